@@ -11,8 +11,8 @@ import type * as MetricKeyType from "effect/MetricKeyType"
 import type * as MetricState from "effect/MetricState"
 
 /**
- * Bytes written into buffers through this package (`ReplayStream.write`,
- * process capture, or `ReplayMetrics.trackWrites`).
+ * Bytes written into buffers through this package (`ReplaySink`,
+ * `ReplayProcess`); direct `ReplayBuffer.write` calls are not counted.
  *
  * @since 0.1.0
  * @category metrics

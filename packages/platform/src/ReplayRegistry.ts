@@ -1,0 +1,402 @@
+/**
+ * A keyed set of `ReplayBuffer`s as a service: one buffer per stream (a
+ * process, a build, a chat turn), found by a key that can appear in a URL,
+ * with bounds on how many buffers and how many bytes it holds, and removal of
+ * ended buffers after an idle time.
+ *
+ * | limit            | default              | what happens when it is reached                        |
+ * |------------------|----------------------|--------------------------------------------------------|
+ * | `maxBuffers`     | 1,024                | `create` fails `RegistryFull { reason: "buffers" }`    |
+ * | `maxTotalBytes`  | 268,435,456 (256 MiB)| `create` fails `RegistryFull { reason: "bytes" }`      |
+ * | `defaultCapacity`| 1,048,576 (1 MiB)    | the capacity of a buffer created without one           |
+ * | `idleTimeout`    | 5 minutes            | an ended buffer is removed this long after it ended    |
+ *
+ * `maxTotalBytes` bounds the sum of the *capacities* of the buffers held (the
+ * most memory they can ever retain), not the bytes written so far.
+ *
+ * @since 0.1.0
+ */
+import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import type { InvalidCapacity } from "@scrollback/core/ReplayBufferError"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type { Pipeable } from "effect/Pipeable"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/registry.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = internal.TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * Default `maxBuffers`: 1,024.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_BUFFERS: number = internal.DEFAULT_MAX_BUFFERS
+
+/**
+ * Default `maxTotalBytes`: 268,435,456 (256 MiB).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_TOTAL_BYTES: number = internal.DEFAULT_MAX_TOTAL_BYTES
+
+/**
+ * Default `defaultCapacity`: 1,048,576 (1 MiB), the same as `ReplayBuffer`'s.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_CAPACITY: number = internal.DEFAULT_CAPACITY
+
+/**
+ * Default `idleTimeout`: 5 minutes.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_IDLE_TIMEOUT: Duration.Duration = internal.DEFAULT_IDLE_TIMEOUT
+
+/**
+ * The longest key: 128 characters.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_KEY_LENGTH: number = internal.MAX_KEY_LENGTH
+
+/**
+ * The registry's bounds. Each number must be a positive safe integer and
+ * `defaultCapacity` must not exceed `maxTotalBytes`; `idleTimeout` must be a
+ * non-negative duration (`0` removes an ended buffer at once,
+ * `Duration.infinity` keeps ended buffers until they are removed). Anything
+ * else fails `make` with `InvalidRegistryOptions`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The most buffers held at once. Default 1,024. */
+  readonly maxBuffers?: number | undefined
+  /** The most bytes held: the sum of the capacities of the buffers held. Default 268,435,456 (256 MiB). */
+  readonly maxTotalBytes?: number | undefined
+  /** The capacity of a buffer created without one. Default 1,048,576 (1 MiB). */
+  readonly defaultCapacity?: number | undefined
+  /** How long an ended buffer stays after it ended. Default 5 minutes. */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CreateOptions {
+  /** Bytes retained by the new buffer: a positive safe integer. Default: the registry's `defaultCapacity`. */
+  readonly capacity?: number | undefined
+}
+
+/**
+ * A buffer held by a registry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Entry {
+  readonly key: string
+  readonly buffer: ReplayBuffer.ReplayBuffer
+  /** When it was created: epoch milliseconds from the registry's `Clock`. */
+  readonly createdAt: number
+}
+
+/**
+ * A registry of replay buffers. Every operation is one synchronous step on
+ * the registry's state (besides `remove`, which then ends the buffer and
+ * stops its timer), so concurrent callers never pass a limit together and
+ * exactly one of several concurrent `create`s or `remove`s of a key wins.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReplayRegistry extends Pipeable {
+  readonly [TypeId]: TypeId
+  /** The bounds in force, with defaults applied. */
+  readonly limits: {
+    readonly maxBuffers: number
+    readonly maxTotalBytes: number
+    readonly defaultCapacity: number
+    readonly idleTimeout: Duration.Duration
+  }
+  /**
+   * Makes a buffer and holds it under `key`. Checks, in order: the key
+   * (`InvalidKey`), the capacity (`InvalidCapacity`), that the key is free
+   * (`BufferExists`), `maxBuffers` then `maxTotalBytes` (`RegistryFull`).
+   */
+  readonly create: (
+    key: string,
+    options?: CreateOptions
+  ) => Effect.Effect<ReplayBuffer.ReplayBuffer, InvalidKey | BufferExists | RegistryFull | InvalidCapacity>
+  /** The buffer held under `key`. */
+  readonly get: (key: string) => Effect.Effect<ReplayBuffer.ReplayBuffer, BufferNotFound>
+  /** Every buffer held, in creation order. */
+  readonly list: Effect.Effect<ReadonlyArray<Entry>>
+  /**
+   * Forgets the buffer held under `key` and ends it if it has not ended, so
+   * its followers drain what is retained and complete. When it returns, the
+   * key is free and the buffer has ended.
+   */
+  readonly remove: (key: string) => Effect.Effect<void, BufferNotFound>
+  /** The sum of the capacities of the buffers held. */
+  readonly retainedBytes: Effect.Effect<number>
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const ReplayRegistry: Context.Tag<ReplayRegistry, ReplayRegistry> = internal.tag
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isReplayRegistry: (u: unknown) => u is ReplayRegistry = internal.isReplayRegistry
+
+/**
+ * Makes a registry in the current scope. Each held buffer has a fiber in
+ * that scope that removes it `idleTimeout` after it ends (removing the
+ * buffer stops it). Closing the scope stops those fibers and ends every
+ * buffer still held, so their followers complete; a `create` after that is a
+ * defect.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ReplayRegistry } from "@scrollback/platform"
+ *
+ * const program = Effect.gen(function*() {
+ *   const registry = yield* ReplayRegistry.make({ maxBuffers: 16, idleTimeout: "1 minute" })
+ *   const buffer = yield* registry.create("build-42", { capacity: 64 * 1024 })
+ *   yield* buffer.write(new TextEncoder().encode("compiling...\n"))
+ *   const same = yield* registry.get("build-42")
+ *   yield* same.end // removed one minute from now
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options?: Options) => Effect.Effect<ReplayRegistry, InvalidRegistryOptions, Scope.Scope> =
+  internal.make
+
+/**
+ * A layer with a registry that lives as long as the layer.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ReplayRegistry } from "@scrollback/platform"
+ *
+ * const program = Effect.gen(function*() {
+ *   const registry = yield* ReplayRegistry.ReplayRegistry
+ *   yield* registry.create("session-1")
+ * }).pipe(Effect.provide(ReplayRegistry.layer({ maxTotalBytes: 64 * 1024 * 1024 })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: (options?: Options) => Layer.Layer<ReplayRegistry, InvalidRegistryOptions> = internal.layer
+
+/**
+ * A layer that reads its options from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { ReplayRegistry } from "@scrollback/platform"
+ *
+ * const RegistryLive = ReplayRegistry.layerConfig({
+ *   maxBuffers: Config.integer("SCROLLBACK_MAX_BUFFERS").pipe(Config.withDefault(ReplayRegistry.DEFAULT_MAX_BUFFERS)),
+ *   idleTimeout: Config.duration("SCROLLBACK_IDLE_TIMEOUT").pipe(Config.withDefault(ReplayRegistry.DEFAULT_IDLE_TIMEOUT))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: (
+  config: Config.Config.Wrap<Options>
+) => Layer.Layer<ReplayRegistry, InvalidRegistryOptions | ConfigError.ConfigError> = internal.layerConfig
+
+/**
+ * @since 0.1.0
+ * @category combinators
+ */
+export const create: {
+  (
+    key: string,
+    options?: CreateOptions
+  ): (
+    self: ReplayRegistry
+  ) => Effect.Effect<ReplayBuffer.ReplayBuffer, InvalidKey | BufferExists | RegistryFull | InvalidCapacity>
+  (
+    self: ReplayRegistry,
+    key: string,
+    options?: CreateOptions
+  ): Effect.Effect<ReplayBuffer.ReplayBuffer, InvalidKey | BufferExists | RegistryFull | InvalidCapacity>
+} = internal.create
+
+/**
+ * @since 0.1.0
+ * @category combinators
+ */
+export const get: {
+  (key: string): (self: ReplayRegistry) => Effect.Effect<ReplayBuffer.ReplayBuffer, BufferNotFound>
+  (self: ReplayRegistry, key: string): Effect.Effect<ReplayBuffer.ReplayBuffer, BufferNotFound>
+} = internal.get
+
+/**
+ * @since 0.1.0
+ * @category combinators
+ */
+export const remove: {
+  (key: string): (self: ReplayRegistry) => Effect.Effect<void, BufferNotFound>
+  (self: ReplayRegistry, key: string): Effect.Effect<void, BufferNotFound>
+} = internal.remove
+
+/**
+ * @since 0.1.0
+ * @category getters
+ */
+export const list = (self: ReplayRegistry): Effect.Effect<ReadonlyArray<Entry>> => self.list
+
+/**
+ * @since 0.1.0
+ * @category getters
+ */
+export const retainedBytes = (self: ReplayRegistry): Effect.Effect<number> => self.retainedBytes
+
+/**
+ * Whether `key` is a valid key: 1 to 128 characters of `[A-Za-z0-9._~-]`
+ * (the characters a URL path segment carries unescaped), other than `"."`
+ * and `".."`, which URLs resolve away.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isValidKey = (key: unknown): key is string => internal.validateKey(key) === undefined
+
+// --- errors ---
+
+/**
+ * No buffer is held under `key` (it was never created, was removed, or was
+ * removed after it ended and stayed idle).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BufferNotFound extends Schema.TaggedError<BufferNotFound>("@scrollback/platform/BufferNotFound")(
+  "BufferNotFound",
+  { key: Schema.String }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `no buffer is held under the key ${JSON.stringify(this.key)}`
+  }
+}
+
+/**
+ * A buffer is already held under `key`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BufferExists extends Schema.TaggedError<BufferExists>("@scrollback/platform/BufferExists")(
+  "BufferExists",
+  { key: Schema.String }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `a buffer is already held under the key ${JSON.stringify(this.key)}`
+  }
+}
+
+/**
+ * Creating the buffer would pass a limit: `"buffers"` (`maxBuffers`, the
+ * `limit`) or `"bytes"` (`maxTotalBytes`, the `limit`; `requested` is the
+ * capacity that did not fit). Nothing was created.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RegistryFull extends Schema.TaggedError<RegistryFull>("@scrollback/platform/RegistryFull")(
+  "RegistryFull",
+  {
+    reason: Schema.Literal("buffers", "bytes"),
+    limit: Schema.Number,
+    requested: Schema.optional(Schema.Number)
+  }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return this.reason === "buffers"
+      ? `the registry is full: it already holds maxBuffers = ${this.limit} buffers`
+      : `the registry is full: a buffer of ${
+        this.requested ?? "?"
+      } bytes would take the capacities held past maxTotalBytes = ${this.limit} bytes`
+  }
+}
+
+/**
+ * The key cannot be used: keys appear in URLs, so they are 1 to 128
+ * characters of `[A-Za-z0-9._~-]`, other than `"."` and `".."`. `reason`
+ * says which rule it broke.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidKey extends Schema.TaggedError<InvalidKey>("@scrollback/platform/InvalidKey")(
+  "InvalidKey",
+  { key: Schema.String, reason: Schema.String }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `invalid buffer key ${JSON.stringify(this.key)}: ${this.reason}`
+  }
+}
+
+/**
+ * An option given to `make` / `layer` / `layerConfig` is out of range.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidRegistryOptions
+  extends Schema.TaggedError<InvalidRegistryOptions>("@scrollback/platform/InvalidRegistryOptions")(
+    "InvalidRegistryOptions",
+    { option: Schema.String, value: Schema.Unknown, reason: Schema.String }
+  )
+{
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `invalid ReplayRegistry option ${this.option} = ${String(this.value)}: ${this.reason}`
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Writing a `Stream` of bytes into a `ReplayBuffer`: a `Sink` that turns each
+ * chunk the stream delivers into one atomic batch, and `write`, which also
+ * ends the buffer when the stream ends.
+ *
+ * @since 0.1.0
+ */
+import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import type { BufferClosed, OffsetOverflow } from "@scrollback/core/ReplayBufferError"
+import type * as Effect from "effect/Effect"
+import type * as Sink from "effect/Sink"
+import type * as Stream from "effect/Stream"
+import * as internal from "./internal/sink.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WriteOptions {
+  /**
+   * Default `true`: the buffer ends with the stream. It ends normally when
+   * the stream completes, and is failed with a `ProducerFailed` when the
+   * stream fails, dies or is interrupted (reason `"interrupted"`), so
+   * followers never hang.
+   *
+   * With `false` the buffer is left open whatever happens, so that one
+   * buffer can outlive several producers; the stream's failure still
+   * reaches the caller.
+   */
+  readonly end?: boolean | undefined
+}
+
+/**
+ * A sink that writes every chunk the stream delivers into `buffer` as ONE
+ * `writeAll` batch: readers see the whole chunk or none of it, and the
+ * Effect overhead is paid once per chunk, not once per array. It never ends
+ * the buffer: the sink completes when the stream does, and fails with
+ * `BufferClosed` if the buffer was ended meanwhile (or `OffsetOverflow`).
+ *
+ * The buffer copies the bytes, so the stream may reuse its arrays. The sink
+ * never waits for followers. Each batch adds its length to
+ * `ReplayMetrics.bytesWritten` and the bytes it evicted to
+ * `ReplayMetrics.bytesEvicted`.
+ *
+ * @example
+ * ```ts
+ * import { ReplayBuffer } from "@scrollback/core"
+ * import { ReplaySink } from "@scrollback/platform"
+ * import { Effect, Stream } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const buffer = yield* ReplayBuffer.make({ capacity: 1024 })
+ *   yield* Stream.make("hello ", "world").pipe(
+ *     Stream.encodeText,
+ *     Stream.run(ReplaySink.make(buffer))
+ *   )
+ *   const { bytes } = yield* buffer.readFrom(0)
+ *   console.log(new TextDecoder().decode(bytes)) // "hello world"; the buffer is still open
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (
+  buffer: ReplayBuffer.ReplayBuffer
+) => Sink.Sink<void, Uint8Array, never, BufferClosed | OffsetOverflow> = internal.make
+
+/**
+ * Runs `stream` into `buffer` with {@link make}, then, unless `end: false`,
+ * ends the buffer the way the stream ended:
+ *
+ * | the stream                    | the buffer                                         | `write` returns |
+ * |-------------------------------|----------------------------------------------------|-----------------|
+ * | completes                     | `end`                                              | success         |
+ * | fails with `e`                | `fail(ProducerFailed { reason: e's message })`     | fails with `e`  |
+ * | fails with a `ProducerFailed` | failed with that same error (exit code kept)       | fails with it   |
+ * | dies                          | `fail(ProducerFailed { reason: "defect: …" })`     | dies            |
+ * | is interrupted                | `fail(ProducerFailed { reason: "interrupted" })`   | interrupted     |
+ *
+ * With `end: false` the buffer is left open in every case. If the buffer was
+ * already ended by someone else, ending it again changes nothing (the first
+ * end wins) and the write fails with `BufferClosed`.
+ *
+ * @example
+ * ```ts
+ * import { ReplayBuffer } from "@scrollback/core"
+ * import { ReplaySink, ReplayStream } from "@scrollback/platform"
+ * import { Effect, Stream } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const buffer = yield* ReplayBuffer.make()
+ *   const follower = yield* ReplayStream.follow(buffer).pipe(Stream.decodeText(), Stream.mkString, Effect.fork)
+ *   yield* Stream.make("a", "b", "c").pipe(Stream.encodeText, ReplaySink.write(buffer))
+ *   return yield* follower // "abc": the follower ended because the buffer did
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const write: {
+  (
+    buffer: ReplayBuffer.ReplayBuffer,
+    options?: WriteOptions
+  ): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Effect.Effect<void, E | BufferClosed | OffsetOverflow, R>
+  <E, R>(
+    self: Stream.Stream<Uint8Array, E, R>,
+    buffer: ReplayBuffer.ReplayBuffer,
+    options?: WriteOptions
+  ): Effect.Effect<void, E | BufferClosed | OffsetOverflow, R>
+} = internal.write
