@@ -1,4 +1,24 @@
 /**
+ * A resuming client for a remote buffer's SSE endpoint: a `Stream` that
+ * replays then follows, and reconnects after drops (with backoff) from the
+ * last offset it received, so the bytes of the remote log arrive exactly
+ * once, in order, across any number of drops.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayClient from "./ReplayClient.js"
+
+/**
+ * HTTP transports for the buffers of a `ReplayRegistry`: server-sent events
+ * that a stock `EventSource` resumes, WebSocket with binary frames that carry
+ * their offset, plain and long-poll GET, and JSON metadata — the wire
+ * protocol v1 described in the package's `docs/http.md`.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayHttp from "./ReplayHttp.js"
+
+/**
  * Effect `Metric`s for replay buffers and their followers.
  *
  * @since 0.1.0

@@ -1,0 +1,551 @@
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type * as Api from "../ReplayHttp.js"
+import * as ReplayRegistry from "../ReplayRegistry.js"
+import type * as ReplayStream from "../ReplayStream.js"
+import { badRequest, endStateOf, infoJson, Reject } from "./httpShared.js"
+import { sseResponse } from "./httpSse.js"
+import { runSession, type WsPlan } from "./httpWs.js"
+
+/** @internal */
+export const DEFAULT_PREFIX = "/scrollback"
+/** @internal */
+export const DEFAULT_MAX_CONNECTIONS = 10_000
+/** @internal */
+export const DEFAULT_MAX_CONNECTIONS_PER_BUFFER = 1_000
+/** @internal */
+export const DEFAULT_KEEP_ALIVE: Duration.Duration = Duration.seconds(15)
+/** @internal */
+export const DEFAULT_SSE_RETRY: Duration.Duration = Duration.seconds(1)
+/** @internal */
+export const DEFAULT_LONG_POLL_MAX_WAIT: Duration.Duration = Duration.seconds(30)
+/** @internal */
+export const DEFAULT_LIMIT = 1024 * 1024
+/** @internal */
+export const DEFAULT_MAX_LIMIT = 8 * 1024 * 1024
+/** @internal */
+export const DEFAULT_WS_MAX_BACKLOG_BYTES = 4 * 1024 * 1024
+
+/** @internal */
+export const authorizationTag = Context.GenericTag<Api.Authorization>("@scrollback/platform/ReplayHttp/Authorization")
+
+/** @internal */
+export const layerAuthorization = (
+  authorize: (request: Api.AuthorizationRequest) => Effect.Effect<void, Api.Denied>
+): Layer.Layer<Api.Authorization> => Layer.succeed(authorizationTag, { authorize })
+
+/** @internal */
+export const layerAllowAll: Layer.Layer<Api.Authorization> = layerAuthorization(() => Effect.void)
+
+// -----------------------------------------------------------------------------
+// options
+// -----------------------------------------------------------------------------
+
+interface Resolved {
+  readonly prefix: string
+  readonly maxConnections: number
+  readonly maxConnectionsPerBuffer: number
+  readonly keepAliveMillis: number
+  readonly sseRetryMillis: number
+  readonly longPollMaxWaitMillis: number
+  readonly defaultLimit: number
+  readonly maxLimit: number
+  readonly wsMaxBacklogBytes: number
+  readonly allowedOrigins: Api.AllowedOrigins
+}
+
+const positiveInteger = (name: string, value: number | undefined, fallback: number): number => {
+  const n = value ?? fallback
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new RangeError(`ReplayHttp: ${name} must be a positive safe integer, got ${String(n)}`)
+  }
+  return n
+}
+
+const positiveMillis = (name: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) => {
+  const millis = Duration.toMillis(value === undefined ? fallback : Duration.decode(value))
+  if (!(millis > 0) || !Number.isFinite(millis)) {
+    throw new RangeError(`ReplayHttp: ${name} must be a positive finite duration`)
+  }
+  return Math.ceil(millis)
+}
+
+const resolveOptions = (options: Api.Options | undefined): Resolved => {
+  const prefix = options?.prefix ?? DEFAULT_PREFIX
+  if (prefix !== "" && !/^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$/.test(prefix)) {
+    throw new RangeError(
+      `ReplayHttp: prefix must be "" or "/segment[/segment…]" without a trailing slash, got ${prefix}`
+    )
+  }
+  const defaultLimit = positiveInteger("defaultLimit", options?.defaultLimit, DEFAULT_LIMIT)
+  const maxLimit = positiveInteger("maxLimit", options?.maxLimit, DEFAULT_MAX_LIMIT)
+  if (defaultLimit > maxLimit) throw new RangeError("ReplayHttp: defaultLimit must not exceed maxLimit")
+  const allowedOrigins = options?.allowedOrigins ?? "same-origin"
+  return {
+    prefix,
+    maxConnections: positiveInteger("maxConnections", options?.maxConnections, DEFAULT_MAX_CONNECTIONS),
+    maxConnectionsPerBuffer: positiveInteger(
+      "maxConnectionsPerBuffer",
+      options?.maxConnectionsPerBuffer,
+      DEFAULT_MAX_CONNECTIONS_PER_BUFFER
+    ),
+    keepAliveMillis: positiveMillis("keepAlive", options?.keepAlive, DEFAULT_KEEP_ALIVE),
+    sseRetryMillis: positiveMillis("sseRetry", options?.sseRetry, DEFAULT_SSE_RETRY),
+    longPollMaxWaitMillis: positiveMillis("longPollMaxWait", options?.longPollMaxWait, DEFAULT_LONG_POLL_MAX_WAIT),
+    defaultLimit,
+    maxLimit,
+    wsMaxBacklogBytes: positiveInteger("wsMaxBacklogBytes", options?.wsMaxBacklogBytes, DEFAULT_WS_MAX_BACKLOG_BYTES),
+    allowedOrigins: allowedOrigins === "same-origin" || allowedOrigins === "*"
+      ? allowedOrigins
+      : allowedOrigins.map((origin) => origin.toLowerCase())
+  }
+}
+
+// -----------------------------------------------------------------------------
+// parameters
+// -----------------------------------------------------------------------------
+
+const INTEGER = /^-?[0-9]+$/
+const EPOCH = /^[0-9a-f]{16}$/
+
+const parseInteger = (name: string, raw: string): number | Reject => {
+  if (!INTEGER.test(raw)) return badRequest(`${name} must be a decimal integer, got ${JSON.stringify(raw)}`, { name })
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n)) return badRequest(`${name} is out of range: ${raw}`, { name })
+  return n
+}
+
+const parseEpoch = (raw: string): string | Reject =>
+  EPOCH.test(raw) ? raw : badRequest(`epoch must be 16 lowercase hex digits, got ${JSON.stringify(raw)}`, {
+    name: "epoch"
+  })
+
+interface Position {
+  readonly epoch: string | undefined
+  readonly offset: number | undefined
+}
+
+const parseResumeId = (raw: string): Position | Reject => {
+  const colon = raw.lastIndexOf(":")
+  if (colon === -1) {
+    return badRequest(`Last-Event-ID must be EPOCH:OFFSET, got ${JSON.stringify(raw)}`, { name: "Last-Event-ID" })
+  }
+  const epoch = parseEpoch(raw.slice(0, colon))
+  if (epoch instanceof Reject) return epoch
+  const offset = parseInteger("Last-Event-ID offset", raw.slice(colon + 1))
+  if (offset instanceof Reject) return offset
+  return { epoch, offset }
+}
+
+const queryPosition = (query: URLSearchParams): Position | Reject => {
+  const rawOffset = query.get("offset")
+  const rawEpoch = query.get("epoch")
+  const offset = rawOffset === null ? undefined : parseInteger("offset", rawOffset)
+  if (offset instanceof Reject) return offset
+  const epoch = rawEpoch === null ? undefined : parseEpoch(rawEpoch)
+  if (epoch instanceof Reject) return epoch
+  return { epoch, offset }
+}
+
+const parseOnEvicted = (query: URLSearchParams): ReplayStream.OnEvicted | Reject => {
+  const raw = query.get("onEvicted")
+  if (raw === null || raw === "clamp") return "clamp"
+  if (raw === "fail") return "fail"
+  return badRequest(`onEvicted must be "clamp" or "fail", got ${JSON.stringify(raw)}`, { name: "onEvicted" })
+}
+
+/** Shorthand: a value or a refusal, as an Effect. */
+const orReject = <A>(value: A | Reject): Effect.Effect<Exclude<A, Reject>, Reject> =>
+  value instanceof Reject ? Effect.fail(value) : Effect.succeed(value as Exclude<A, Reject>)
+
+// -----------------------------------------------------------------------------
+// the app
+// -----------------------------------------------------------------------------
+
+type Route =
+  | { readonly _tag: "List" }
+  | { readonly _tag: "Buffer"; readonly key: string; readonly endpoint: "get" | "sse" | "ws" | "info" }
+  | { readonly _tag: "NotFound" }
+
+const notFound = (path: string) => new Reject(404, "NotFound", `no endpoint at ${path}`)
+
+const route = (prefix: string, path: string): Route | Reject => {
+  if (path === prefix || path === prefix + "/") return { _tag: "List" }
+  if (!path.startsWith(prefix + "/")) return { _tag: "NotFound" }
+  const parts = path.slice(prefix.length + 1).split("/")
+  if (parts.length > 2) return { _tag: "NotFound" }
+  let endpoint: "get" | "sse" | "ws" | "info" = "get"
+  if (parts.length === 2) {
+    const name = parts[1]
+    if (name === "sse" || name === "ws" || name === "info") endpoint = name
+    else return { _tag: "NotFound" }
+  }
+  let key: string
+  try {
+    key = decodeURIComponent(parts[0])
+  } catch {
+    return badRequest("the key is not valid percent-encoding", { name: "key" })
+  }
+  if (!ReplayRegistry.isValidKey(key)) {
+    return badRequest(`a key is 1 to 128 characters of [A-Za-z0-9._~-], got ${JSON.stringify(key)}`, { name: "key" })
+  }
+  return { _tag: "Buffer", key, endpoint }
+}
+
+const originAllowed = (allowed: Api.AllowedOrigins, request: HttpServerRequest.HttpServerRequest): boolean => {
+  const origin = request.headers["origin"]
+  if (origin === undefined) return true
+  if (allowed === "*") return true
+  if (allowed === "same-origin") {
+    const host = request.headers["host"]
+    if (host === undefined) return false
+    try {
+      return new URL(origin).host.toLowerCase() === host.toLowerCase()
+    } catch {
+      return false
+    }
+  }
+  return allowed.includes(origin.toLowerCase())
+}
+
+const headerOf = (request: HttpServerRequest.HttpServerRequest, name: string): string | undefined =>
+  request.headers[name]
+
+/**
+ * Builds the app. The options are checked and the connection counters
+ * allocated here, once; the registry and the optional authorization hook
+ * are read from each request's context.
+ *
+ * @internal
+ */
+export const httpApp = (
+  options?: Api.Options
+): HttpApp.Default<never, ReplayRegistry.ReplayRegistry | Scope.Scope> => {
+  const config = resolveOptions(options)
+
+  // Connection slots: synchronous check-and-increment, released once.
+  let connections = 0
+  const perKey = new Map<string, number>()
+  const acquire = (key: string): Effect.Effect<() => void, Reject, Scope.Scope> =>
+    Effect.suspend(() => {
+      if (connections >= config.maxConnections) {
+        return Effect.fail(
+          new Reject(503, "TooManyConnections", `the server holds its limit of ${config.maxConnections} connections`, {
+            scope: "server",
+            limit: config.maxConnections
+          }, { "retry-after": "1" })
+        )
+      }
+      const held = perKey.get(key) ?? 0
+      if (held >= config.maxConnectionsPerBuffer) {
+        return Effect.fail(
+          new Reject(
+            429,
+            "TooManyConnections",
+            `the buffer ${JSON.stringify(key)} has its limit of ${config.maxConnectionsPerBuffer} connections`,
+            { scope: "buffer", limit: config.maxConnectionsPerBuffer },
+            { "retry-after": "1" }
+          )
+        )
+      }
+      connections++
+      perKey.set(key, held + 1)
+      let released = false
+      const release = () => {
+        if (released) return
+        released = true
+        connections--
+        const n = (perKey.get(key) ?? 1) - 1
+        if (n <= 0) perKey.delete(key)
+        else perKey.set(key, n)
+      }
+      return Effect.as(Effect.addFinalizer(() => Effect.sync(release)), release)
+    })
+
+  const authorize = (
+    request: HttpServerRequest.HttpServerRequest,
+    key: string | undefined,
+    transport: Api.Transport
+  ): Effect.Effect<void, Reject> =>
+    Effect.flatMap(
+      Effect.serviceOption(authorizationTag),
+      (authorization) =>
+        Option.isNone(authorization) ? Effect.void : authorization.value.authorize({ key, transport, request }).pipe(
+          Effect.mapError((denied) => {
+            const status = Number.isInteger(denied.status) && denied.status >= 400 && denied.status <= 599
+              ? denied.status
+              : 403
+            return new Reject(status, "Denied", denied.message)
+          })
+        )
+    )
+
+  const lookup = (key: string): Effect.Effect<ReplayBuffer.ReplayBuffer, Reject, ReplayRegistry.ReplayRegistry> =>
+    Effect.flatMap(ReplayRegistry.ReplayRegistry, (registry) => registry.get(key)).pipe(
+      Effect.mapError((error) => new Reject(404, "BufferNotFound", error.message, { key }))
+    )
+
+  const checkEpoch = (buffer: ReplayBuffer.ReplayBuffer, epoch: string | undefined): Effect.Effect<void, Reject> =>
+    epoch === undefined || epoch === buffer.epoch ? Effect.void : Effect.fail(
+      new Reject(
+        409,
+        "EpochMismatch",
+        `the position belongs to epoch ${epoch}, but the buffer is epoch ${buffer.epoch}`,
+        { expected: epoch, actual: buffer.epoch }
+      )
+    )
+
+  const evicted = (requested: number, oldest: number) =>
+    new Reject(410, "OffsetEvicted", `offset ${requested} was evicted; the oldest retained offset is ${oldest}`, {
+      requested,
+      oldest
+    })
+
+  /** Where a follower starts: the seed's clamp into `[0, total]`; `undefined` → oldest. */
+  const startOf = (buffer: ReplayBuffer.ReplayBuffer, offset: number | undefined): number =>
+    offset === undefined ? buffer.unsafeOldest() : Math.min(Math.max(offset, 0), buffer.unsafeTotal())
+
+  // --- list and info -------------------------------------------------------
+
+  const list = (request: HttpServerRequest.HttpServerRequest) =>
+    Effect.gen(function*() {
+      yield* authorize(request, undefined, "list")
+      const registry = yield* ReplayRegistry.ReplayRegistry
+      const entries = yield* registry.list
+      return HttpServerResponse.unsafeJson({
+        buffers: entries.map((entry) => ({ ...infoJson(entry.key, entry.buffer), createdAt: entry.createdAt }))
+      }, { headers: { "cache-control": "no-store" } })
+    })
+
+  const info = (request: HttpServerRequest.HttpServerRequest, key: string) =>
+    Effect.gen(function*() {
+      yield* authorize(request, key, "info")
+      const buffer = yield* lookup(key)
+      return HttpServerResponse.unsafeJson(infoJson(key, buffer), { headers: { "cache-control": "no-store" } })
+    })
+
+  // --- plain GET and long-poll --------------------------------------------
+
+  const get = (request: HttpServerRequest.HttpServerRequest, query: URLSearchParams, key: string) =>
+    Effect.gen(function*() {
+      const position = yield* orReject(queryPosition(query))
+      const policy = yield* orReject(parseOnEvicted(query))
+      const rawLimit = query.get("limit")
+      const limit = rawLimit === null ? config.defaultLimit : yield* orReject(parseInteger("limit", rawLimit))
+      if (limit < 1) return yield* Effect.fail(badRequest(`limit must be at least 1, got ${limit}`, { name: "limit" }))
+      if (limit > config.maxLimit) {
+        return yield* Effect.fail(
+          new Reject(413, "LimitTooLarge", `limit ${limit} is above the maximum ${config.maxLimit}`, {
+            limit,
+            max: config.maxLimit
+          })
+        )
+      }
+      const rawWait = query.get("wait")
+      const wait = rawWait === null ? 0 : yield* orReject(parseInteger("wait", rawWait))
+      if (wait < 0) return yield* Effect.fail(badRequest(`wait must not be negative, got ${wait}`, { name: "wait" }))
+      const waitMillis = Math.min(wait, config.longPollMaxWaitMillis)
+
+      yield* authorize(request, key, "get")
+      const buffer = yield* lookup(key)
+      yield* checkEpoch(buffer, position.epoch)
+
+      const requested = startOf(buffer, position.offset)
+      let read = buffer.unsafeRead(requested, limit)
+      if (read.chunks.length === 0 && read.ended._tag === "None" && waitMillis > 0) {
+        yield* acquire(key)
+        yield* Effect.raceFirst(buffer.awaitData(read.offset), Effect.sleep(waitMillis))
+        read = buffer.unsafeRead(requested, limit)
+      }
+      if (read.offset > requested && policy === "fail") return yield* Effect.fail(evicted(requested, read.offset))
+
+      const body = concat(read.chunks, read.next - read.offset)
+      const state = endStateOf(read.ended)
+      const headers: Record<string, string> = {
+        "cache-control": "no-store",
+        "scrollback-epoch": buffer.epoch,
+        "scrollback-offset": String(read.offset),
+        "scrollback-next-offset": String(read.next),
+        "scrollback-oldest": String(read.oldest),
+        "scrollback-total": String(read.total),
+        "scrollback-ended": state.status === "open" ? "false" : state.status
+      }
+      if (state.status === "failed" && state.exitCode !== undefined) {
+        headers["scrollback-exit-code"] = String(state.exitCode)
+      }
+      if (read.offset > requested) headers["scrollback-gap"] = `${requested}-${read.offset}`
+      return HttpServerResponse.uint8Array(body, { contentType: "application/octet-stream", headers })
+    })
+
+  // --- SSE -----------------------------------------------------------------
+
+  const sse = (request: HttpServerRequest.HttpServerRequest, query: URLSearchParams, key: string) =>
+    Effect.gen(function*() {
+      const lastEventId = headerOf(request, "last-event-id")
+      const position = lastEventId !== undefined && lastEventId !== ""
+        ? yield* orReject(parseResumeId(lastEventId))
+        : yield* orReject(queryPosition(query))
+      const policy = yield* orReject(parseOnEvicted(query))
+      yield* authorize(request, key, "sse")
+      const buffer = yield* lookup(key)
+      yield* checkEpoch(buffer, position.epoch)
+
+      const total = buffer.unsafeTotal()
+      if (position.offset !== undefined && position.offset >= total && buffer.unsafeEnded()._tag === "Some") {
+        // The client has everything: 204 makes a stock EventSource stop reconnecting.
+        return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
+      }
+      const start = startOf(buffer, position.offset)
+      const oldest = buffer.unsafeOldest()
+      if (start < oldest && policy === "fail") return yield* Effect.fail(evicted(start, oldest))
+      const release = yield* acquire(key)
+      return sseResponse({
+        buffer,
+        hello: { epoch: buffer.epoch, offset: start, oldest, total },
+        policy,
+        retryMillis: config.sseRetryMillis,
+        keepAliveMillis: config.keepAliveMillis,
+        release
+      })
+    })
+
+  // --- WebSocket -----------------------------------------------------------
+
+  const ws = (request: HttpServerRequest.HttpServerRequest, query: URLSearchParams, key: string) =>
+    Effect.gen(function*() {
+      if (!originAllowed(config.allowedOrigins, request)) {
+        return yield* Effect.fail(
+          new Reject(403, "OriginNotAllowed", `the origin ${request.headers["origin"]} may not open a WebSocket here`, {
+            origin: request.headers["origin"]
+          })
+        )
+      }
+      if ((headerOf(request, "upgrade") ?? "").toLowerCase() !== "websocket") {
+        return yield* Effect.fail(badRequest("this endpoint needs a WebSocket upgrade", { name: "upgrade" }))
+      }
+      yield* authorize(request, key, "ws")
+      const buffer = yield* lookup(key)
+      yield* acquire(key)
+      const plan = planWs(buffer, query)
+      yield* runSession(request, plan, config.wsMaxBacklogBytes)
+      return HttpServerResponse.empty()
+    })
+
+  const planWs = (buffer: ReplayBuffer.ReplayBuffer, query: URLSearchParams): WsPlan => {
+    const position = queryPosition(query)
+    const policy = parseOnEvicted(query)
+    const refuse = (reject: Reject): WsPlan => ({ _tag: "Close", code: reject.closeCode, reason: reject.message })
+    if (position instanceof Reject) return refuse(position)
+    if (policy instanceof Reject) return refuse(policy)
+    if (position.epoch !== undefined && position.epoch !== buffer.epoch) {
+      return refuse(
+        new Reject(409, "EpochMismatch", `epoch mismatch: expected ${position.epoch}, actual ${buffer.epoch}`)
+      )
+    }
+    const start = startOf(buffer, position.offset)
+    const oldest = buffer.unsafeOldest()
+    if (start < oldest && policy === "fail") return refuse(evicted(start, oldest))
+    return {
+      _tag: "Follow",
+      buffer,
+      hello: { epoch: buffer.epoch, offset: start, oldest, total: buffer.unsafeTotal() },
+      policy
+    }
+  }
+
+  // --- routing -------------------------------------------------------------
+
+  const handle = (
+    request: HttpServerRequest.HttpServerRequest
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, Reject, ReplayRegistry.ReplayRegistry | Scope.Scope> => {
+    let url: URL
+    try {
+      url = new URL(request.url, "http://localhost")
+    } catch {
+      return Effect.fail(badRequest("the request URL cannot be parsed"))
+    }
+    const target = route(config.prefix, url.pathname)
+    if (target instanceof Reject) return Effect.fail(target)
+    if (target._tag === "NotFound") return Effect.fail(notFound(url.pathname))
+    if (request.method !== "GET") {
+      return Effect.fail(
+        new Reject(405, "MethodNotAllowed", `only GET is allowed, got ${request.method}`, {}, { allow: "GET" })
+      )
+    }
+    if (target._tag === "List") return list(request)
+    switch (target.endpoint) {
+      case "get":
+        return get(request, url.searchParams, target.key)
+      case "info":
+        return info(request, target.key)
+      case "sse":
+        return sse(request, url.searchParams, target.key)
+      case "ws":
+        return ws(request, url.searchParams, target.key)
+    }
+  }
+
+  return Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    // Servers run handlers uninterruptibly; ours wait (long-poll, WebSocket), so a client that goes away
+    // must be able to interrupt them, as the routers allow for their routes.
+    (request) => Effect.interruptible(Effect.catchAll(handle(request), (reject) => Effect.succeed(reject.toResponse())))
+  )
+}
+
+const concat = (chunks: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
+  // Views of storage that never changes: one chunk goes out as is.
+  if (chunks.length === 1) return chunks[0]
+  const out = new Uint8Array(length)
+  let pos = 0
+  for (const chunk of chunks) {
+    out.set(chunk, pos)
+    pos += chunk.length
+  }
+  return out
+}
+
+/**
+ * The app with the registry and the authorization hook (if any) of the
+ * layer's context fixed, so a router's per-request context need not hold them.
+ */
+const appFromContext = (
+  options: Api.Options | undefined
+): Effect.Effect<HttpApp.Default<never, Scope.Scope>, never, ReplayRegistry.ReplayRegistry> =>
+  Effect.gen(function*() {
+    const app = httpApp(options)
+    const registry = yield* ReplayRegistry.ReplayRegistry
+    const authorization = yield* Effect.serviceOption(authorizationTag)
+    const withRegistry = Effect.provideService(app, ReplayRegistry.ReplayRegistry, registry)
+    return Option.isSome(authorization)
+      ? Effect.provideService(withRegistry, authorizationTag, authorization.value)
+      : withRegistry
+  })
+
+/** @internal */
+export const layerRouter = (
+  options?: Api.Options
+): Layer.Layer<never, never, HttpLayerRouter.HttpRouter | ReplayRegistry.ReplayRegistry> =>
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const prefix = resolveOptions(options).prefix
+    const app = yield* appFromContext(options)
+    const router = yield* HttpLayerRouter.HttpRouter
+    yield* router.add("GET", prefix === "" ? "/" : (prefix as `/${string}`), app)
+    yield* router.add("GET", `${prefix}/*` as `/${string}`, app)
+  }))
+
+/** @internal */
+export const layer = (
+  options?: Api.Options
+): Layer.Layer<never, never, HttpServer.HttpServer | ReplayRegistry.ReplayRegistry> =>
+  Layer.unwrapEffect(Effect.map(appFromContext(options), (app) => HttpServer.serve(app)))

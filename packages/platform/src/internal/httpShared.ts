@@ -1,0 +1,109 @@
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import type { ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+
+/**
+ * A refusal answered before any streaming: an HTTP status with a JSON body
+ * `{ "error": { "_tag", "message", ...fields } }`. On a WebSocket that was
+ * already upgraded, 400/409/410 become the close codes 4400/4409/4410.
+ *
+ * @internal
+ */
+export class Reject {
+  constructor(
+    readonly status: number,
+    readonly tag: string,
+    readonly message: string,
+    readonly fields: Readonly<Record<string, unknown>> = {},
+    readonly headers: Readonly<Record<string, string>> = {}
+  ) {}
+
+  get closeCode(): number {
+    return 4000 + this.status
+  }
+
+  toResponse(): HttpServerResponse.HttpServerResponse {
+    return HttpServerResponse.unsafeJson(
+      { error: { _tag: this.tag, message: this.message, ...this.fields } },
+      { status: this.status, headers: { "cache-control": "no-store", ...this.headers } }
+    )
+  }
+}
+
+/** @internal */
+export const badRequest = (message: string, fields?: Record<string, unknown>): Reject =>
+  new Reject(400, "BadRequest", message, fields)
+
+/**
+ * How a buffer ended, as the wire shows it.
+ *
+ * @internal
+ */
+export type EndState =
+  | { readonly status: "open" }
+  | { readonly status: "ended" }
+  | { readonly status: "failed"; readonly reason: string; readonly exitCode: number | undefined }
+
+/** @internal */
+export const endStateOf = (ended: Option.Option<Exit.Exit<void, ProducerFailed>>): EndState => {
+  if (Option.isNone(ended)) return { status: "open" }
+  const exit = ended.value
+  if (Exit.isSuccess(exit)) return { status: "ended" }
+  return failedState(exit.cause)
+}
+
+/** @internal */
+export const failedState = (cause: Cause.Cause<ProducerFailed>): EndState => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    return { status: "failed", reason: failure.value.reason, exitCode: failure.value.exitCode }
+  }
+  return { status: "failed", reason: Cause.pretty(cause), exitCode: undefined }
+}
+
+/**
+ * The JSON of an end message: `{"status":"ended"}` or
+ * `{"status":"failed","reason":…,"exitCode"?:…}`.
+ *
+ * @internal
+ */
+export const endJson = (state: EndState): Record<string, unknown> => {
+  if (state.status === "failed") {
+    return state.exitCode === undefined
+      ? { status: "failed", reason: state.reason }
+      : { status: "failed", reason: state.reason, exitCode: state.exitCode }
+  }
+  return { status: "ended" }
+}
+
+/** @internal */
+export const infoJson = (key: string, buffer: ReplayBuffer.ReplayBuffer): Record<string, unknown> => {
+  const state = endStateOf(buffer.unsafeEnded())
+  const base = {
+    key,
+    epoch: buffer.epoch,
+    capacity: buffer.capacity,
+    oldest: buffer.unsafeOldest(),
+    total: buffer.unsafeTotal()
+  }
+  if (state.status === "open") return { ...base, ended: false }
+  if (state.status === "ended") return { ...base, ended: "ended" }
+  return state.exitCode === undefined
+    ? { ...base, ended: "failed", reason: state.reason }
+    : { ...base, ended: "failed", reason: state.reason, exitCode: state.exitCode }
+}
+
+/**
+ * The hello payload shared by SSE and WebSocket.
+ *
+ * @internal
+ */
+export interface Hello {
+  readonly epoch: string
+  readonly offset: number
+  readonly oldest: number
+  readonly total: number
+}

@@ -1,0 +1,136 @@
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type * as ReplayStream from "../ReplayStream.js"
+import { frames as followFrames } from "./follow.js"
+import { endJson, endStateOf, type Hello } from "./httpShared.js"
+import { encodeBytesEvent, encodeComment, encodeEvent, MAX_EVENT_BYTES } from "./sse.js"
+
+/**
+ * Turns one pull of frames into SSE events: consecutive data frames are
+ * coalesced into events of at most {@link MAX_EVENT_BYTES} raw bytes (64 KiB
+ * of base64), larger frames are split; each event's id is
+ * `EPOCH:NEXT`, the offset just past its bytes. A gap becomes a `gap` event
+ * whose id is `EPOCH:OLDEST`.
+ *
+ * @internal
+ */
+export const encodeFrames = (epoch: string, frames: Chunk.Chunk<ReplayStream.Frame>): Chunk.Chunk<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  let views: Array<Uint8Array> = []
+  let length = 0
+  let next = 0
+  const flush = () => {
+    if (length === 0) return
+    out.push(encodeBytesEvent(`${epoch}:${next}`, views, length))
+    views = []
+    length = 0
+  }
+  for (const frame of frames) {
+    if (frame._tag === "Gap") {
+      flush()
+      out.push(encodeEvent({
+        event: "gap",
+        id: `${epoch}:${frame.oldest}`,
+        data: JSON.stringify({ requested: frame.requested, oldest: frame.oldest })
+      }))
+      continue
+    }
+    let bytes = frame.bytes
+    let offset = frame.offset
+    while (bytes.length > 0) {
+      const take = Math.min(bytes.length, MAX_EVENT_BYTES - length)
+      views.push(take === bytes.length ? bytes : bytes.subarray(0, take))
+      length += take
+      offset += take
+      next = offset
+      bytes = bytes.subarray(take)
+      if (length === MAX_EVENT_BYTES) flush()
+    }
+  }
+  flush()
+  return Chunk.unsafeFromArray(out)
+}
+
+/** @internal */
+export interface SseOptions {
+  readonly buffer: ReplayBuffer.ReplayBuffer
+  readonly hello: Hello
+  readonly policy: ReplayStream.OnEvicted
+  readonly retryMillis: number
+  readonly keepAliveMillis: number
+  readonly release: () => void
+}
+
+/**
+ * The SSE response: `retry:`, the `hello` event, the bytes from
+ * `hello.offset` (replay then live), gaps, and the `end` event, with `: ping`
+ * comments whenever nothing was sent for `keepAliveMillis`. Under `"fail"`, a
+ * follower that falls behind eviction ends the response without an `end`
+ * event: the client reconnects with its last id and gets `410`.
+ *
+ * @internal
+ */
+export const sseResponse = (options: SseOptions): HttpServerResponse.HttpServerResponse => {
+  const { buffer, hello } = options
+  const epoch = buffer.epoch
+  const head = encodeEvent({
+    retry: options.retryMillis,
+    event: "hello",
+    id: `${epoch}:${hello.offset}`,
+    data: JSON.stringify(hello)
+  })
+  const endEvent = (json: Record<string, unknown>) =>
+    encodeEvent({ event: "end", id: `${epoch}:${buffer.unsafeTotal()}`, data: JSON.stringify(json) })
+
+  let lastSent = 0
+  const touch = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.sync(() => {
+      lastSent = now
+    }))
+
+  const events: Stream.Stream<Uint8Array> = followFrames(buffer, {
+    from: hello.offset,
+    onEvicted: options.policy
+  }).pipe(
+    Stream.mapChunks((frames) => encodeFrames(epoch, frames)),
+    Stream.concat(Stream.sync(() => endEvent(endJson(endStateOf(buffer.unsafeEnded()))))),
+    // Only a producer's failure is an end; an eviction under "fail" just closes the response.
+    Stream.catchAll((error) =>
+      error._tag === "ProducerFailed"
+        ? Stream.sync(() => endEvent(endJson({ status: "failed", reason: error.reason, exitCode: error.exitCode })))
+        : Stream.empty
+    ),
+    Stream.prepend(Chunk.of(head)),
+    Stream.mapChunksEffect((chunk) => Effect.as(touch, chunk))
+  )
+
+  const ping = encodeComment("ping")
+  const pings: Stream.Stream<Uint8Array> = Stream.repeatEffect(Effect.gen(function*() {
+    if (lastSent === 0) lastSent = yield* Clock.currentTimeMillis
+    while (true) {
+      const now = yield* Clock.currentTimeMillis
+      const due = lastSent + options.keepAliveMillis
+      if (now >= due) {
+        lastSent = now
+        return ping
+      }
+      yield* Effect.sleep(due - now)
+    }
+  }))
+
+  const body = Stream.merge(events, pings, { haltStrategy: "left" }).pipe(
+    Stream.ensuring(Effect.sync(options.release))
+  )
+
+  return HttpServerResponse.stream(body, {
+    contentType: "text/event-stream",
+    headers: {
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no"
+    }
+  })
+}
