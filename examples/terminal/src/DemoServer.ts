@@ -10,6 +10,7 @@ import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
@@ -18,10 +19,12 @@ import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayProcess from "@scrollback/platform/ReplayProcess"
 import * as ReplayRegistry from "@scrollback/platform/ReplayRegistry"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import { createRequire } from "node:module"
@@ -228,12 +231,18 @@ export const make = (
       Effect.provideService(ReplayRegistry.ReplayRegistry, registry)
     )
 
-    // Listen first: a taken port fails the start before the producer runs.
+    // Listen first: a taken port fails the start before the producer runs. Served through layers so
+    // the handlers (open SSE and WebSocket sessions) are interrupted before the server closes:
+    // platform-node's WebSocket server, made at the first upgrade, waits for its clients to leave.
     const nodeServer = Http.createServer()
-    const server = yield* NodeHttpServer.make(() => nodeServer, {
-      port: options.port ?? DEFAULT_PORT,
-      host: "127.0.0.1"
-    })
+    const served = yield* Layer.build(
+      HttpServer.serve(app).pipe(
+        Layer.provideMerge(
+          NodeHttpServer.layer(() => nodeServer, { port: options.port ?? DEFAULT_PORT, host: "127.0.0.1" })
+        )
+      )
+    )
+    const server = Context.get(served, HttpServer.HttpServer)
     // Closing a Node server waits for every connection to end, and an SSE stream never ends by
     // itself: stop listening, then drop them all.
     yield* Effect.addFinalizer(() =>
@@ -242,7 +251,6 @@ export const make = (
         nodeServer.closeAllConnections()
       })
     )
-    yield* server.serve(app)
     const port = server.address._tag === "TcpAddress" ? server.address.port : 0
 
     // The producer: killed (its whole process group) when the scope closes.

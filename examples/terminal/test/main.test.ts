@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -123,11 +124,35 @@ describe("pnpm demo", () => {
           await reader.read()
           return reader
         })
+        // So does an open WebSocket session (a raw upgrade: Node 20 has no WebSocket client).
+        const ws = yield* Effect.promise(() =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const { hostname, port } = new URL(url)
+            const socket = net.connect(Number(port), hostname, () => {
+              socket.write(
+                "GET /scrollback/terminal/ws HTTP/1.1\r\n" +
+                  `Host: ${hostname}:${port}\r\n` +
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+              )
+            })
+            let head = ""
+            socket.on("data", (chunk) => {
+              head += chunk.toString("latin1")
+              if (head.includes("\r\n\r\n")) {
+                if (head.startsWith("HTTP/1.1 101")) resolve(socket)
+                else reject(new Error(head))
+              }
+            })
+            socket.on("error", reject)
+          })
+        )
         demo.child.kill("SIGINT")
         const exit = yield* awaitExit(demo)
         assert.deepStrictEqual(exit, { code: 0, signal: null })
         assert.isFalse(isAlive(pid), "the producer was stopped")
         yield* Effect.promise(() => sse.cancel().catch(() => undefined))
+        ws.destroy()
       })
   )
 

@@ -71,6 +71,20 @@ export const backlogProbe = (request: HttpServerRequest.HttpServerRequest): (() 
   return () => (socket as { readonly writableLength: number }).writableLength
 }
 
+/**
+ * Ends the connection under a request after the bytes already queued (the
+ * close frame) are flushed, where the runtime exposes it (Node). Used on
+ * server shutdown: the `ws` library otherwise waits up to 30 s for a peer's
+ * closing handshake, which a gone or hostile client never sends, and the
+ * server's close waits for it.
+ */
+const endConnection = (request: HttpServerRequest.HttpServerRequest): void => {
+  const source: unknown = request.source
+  if (!Predicate.hasProperty(source, "socket")) return
+  const socket: unknown = source.socket
+  if (Predicate.hasProperty(socket, "end") && typeof socket.end === "function") socket.end()
+}
+
 class SlowConsumer {
   readonly _tag = "SlowConsumer"
   constructor(readonly backlog: number) {}
@@ -114,9 +128,10 @@ export const runSession = (
         open && !readerDone
           ? write(new Socket.CloseEvent(CLOSE_GOING_AWAY, "server shutdown")).pipe(
             Effect.timeout(1000),
-            Effect.ignore
+            Effect.ignore,
+            Effect.zipRight(Effect.sync(() => endConnection(request)))
           )
-          : Effect.void
+          : Effect.sync(() => endConnection(request))
       )
     )
   }).pipe(
