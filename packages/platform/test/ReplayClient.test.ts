@@ -27,6 +27,7 @@ import {
 } from "effect"
 import * as http from "node:http"
 import * as net from "node:net"
+import { concat } from "./util/bytes.js"
 import * as FaultProxy from "./util/faultProxy.js"
 
 const encoder = new TextEncoder()
@@ -73,17 +74,6 @@ const startServer = (
 
 /** A short reconnect schedule for tests: every 5 ms, at most `retries` retries without progress. */
 const quick = (retries: number) => Schedule.spaced("5 millis").pipe(Schedule.intersect(Schedule.recurs(retries)))
-
-const concat = (chunks: Iterable<Uint8Array>): Uint8Array => {
-  const list = Array.from(chunks)
-  const out = new Uint8Array(list.reduce((n, c) => n + c.length, 0))
-  let at = 0
-  for (const c of list) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
-}
 
 /** Equal bytes, reported by the first difference (a plain deepStrictEqual of big arrays is unreadable). */
 const assertSameBytes = (actual: Uint8Array, expected: Uint8Array) => {

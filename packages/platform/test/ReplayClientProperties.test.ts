@@ -8,6 +8,7 @@ import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayRegistry from "@scrollback/platform/ReplayRegistry"
 import { Context, Effect, FastCheck as fc, Fiber, Layer, Schedule, Stream } from "effect"
 import * as http from "node:http"
+import { concat } from "./util/bytes.js"
 import * as FaultProxy from "./util/faultProxy.js"
 
 const encoder = new TextEncoder()
@@ -27,17 +28,6 @@ const fixedPieces: ReadonlyArray<Uint8Array> = [
   Uint8Array.of(0x80),
   Uint8Array.from({ length: 256 }, (_, i) => i)
 ]
-
-const concat = (chunks: Iterable<Uint8Array>): Uint8Array => {
-  const list = Array.from(chunks)
-  const out = new Uint8Array(list.reduce((n, c) => n + c.length, 0))
-  let at = 0
-  for (const c of list) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
-}
 
 const firstDifference = (a: Uint8Array, b: Uint8Array): number => {
   const n = Math.min(a.length, b.length)

@@ -5,6 +5,7 @@ import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
 import { ReplayMetrics, ReplayProcess, ReplayStream } from "@scrollback/platform"
 import { Cause, Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Stream } from "effect"
 import * as fs from "node:fs"
+import { awaitTotal } from "./util/bytes.js"
 
 const decoder = new TextDecoder()
 const text = (s: string) => new TextEncoder().encode(s)
@@ -12,14 +13,6 @@ const text = (s: string) => new TextEncoder().encode(s)
 const sh = (script: string) => Command.make("sh", "-c", script)
 
 const contents = (buffer: ReplayBuffer.ReplayBuffer) => Effect.map(buffer.readFrom(0), (r) => decoder.decode(r.bytes))
-
-/** Waits until the buffer holds at least `n` bytes (or has ended). */
-const awaitTotal = (buffer: ReplayBuffer.ReplayBuffer, n: number) =>
-  Effect.suspend(function loop(): Effect.Effect<void> {
-    const total = buffer.unsafeTotal()
-    if (total >= n || Option.isSome(buffer.unsafeEnded())) return Effect.void
-    return Effect.flatMap(buffer.awaitData(total), loop)
-  })
 
 /** Waits for the first line in the buffer. */
 const firstLine = (buffer: ReplayBuffer.ReplayBuffer) =>

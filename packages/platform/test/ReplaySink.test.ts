@@ -2,22 +2,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
 import { ReplayMetrics, ReplaySink, ReplayStream } from "@scrollback/platform"
 import { Cause, Chunk, Data, Deferred, Effect, Exit, FastCheck as fc, Fiber, Metric, Option, Stream } from "effect"
+import { awaitTotal, concat } from "./util/bytes.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly message: string }> {}
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 const text = (s: string) => encoder.encode(s)
-
-const concat = (arrays: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(arrays.reduce((n, a) => n + a.length, 0))
-  let at = 0
-  for (const a of arrays) {
-    out.set(a, at)
-    at += a.length
-  }
-  return out
-}
 
 /** The real buffer, with every `writeAll` call recorded (batch sizes, in arrays). */
 const recording = (buffer: ReplayBuffer.ReplayBuffer) => {
@@ -34,14 +25,6 @@ const recording = (buffer: ReplayBuffer.ReplayBuffer) => {
 }
 
 const contents = (buffer: ReplayBuffer.ReplayBuffer) => Effect.map(buffer.readFrom(0), (r) => r.bytes)
-
-/** Waits until the buffer holds at least `n` bytes (or has ended). */
-const awaitTotal = (buffer: ReplayBuffer.ReplayBuffer, n: number) =>
-  Effect.suspend(function loop(): Effect.Effect<void> {
-    const total = buffer.unsafeTotal()
-    if (total >= n || Option.isSome(buffer.unsafeEnded())) return Effect.void
-    return Effect.flatMap(buffer.awaitData(total), loop)
-  })
 
 const endedWith = (buffer: ReplayBuffer.ReplayBuffer) =>
   Effect.map(buffer.ended, (ended) => Option.getOrThrowWith(ended, () => new Error("the buffer has not ended")))
