@@ -12,7 +12,7 @@ export * as ReplayClient from "./ReplayClient.js"
  * HTTP transports for the buffers of a `ReplayRegistry`: server-sent events
  * that a stock `EventSource` resumes, WebSocket with binary frames that carry
  * their offset, plain and long-poll GET, and JSON metadata — the wire
- * protocol v1 described in the package's `docs/http.md`.
+ * protocol v1 described in the package README ("Serving buffers over HTTP").
  *
  * @since 0.1.0
  */
