@@ -19,7 +19,9 @@ export * as ReplayClient from "./ReplayClient.js"
 export * as ReplayHttp from "./ReplayHttp.js"
 
 /**
- * Effect `Metric`s for replay buffers and their followers.
+ * Effect `Metric`s for replay buffers and their followers. They are updated
+ * by the followers, the writers and the registry of this package; read them
+ * with `Metric.value` or export them with any Effect metrics exporter.
  *
  * @since 0.1.0
  */
