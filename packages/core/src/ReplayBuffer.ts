@@ -155,7 +155,11 @@ export interface ReplayBuffer extends Pipeable {
   readonly end: Effect.Effect<boolean>
   /** Ends the buffer with the producer's failure, which followers will fail with. */
   readonly fail: (error: ProducerFailed) => Effect.Effect<boolean>
-  /** Ends the buffer with an `Exit`: success for a normal end, failure for a producer's failure. */
+  /**
+   * Ends the buffer with an `Exit`: success for a normal end, failure for a
+   * producer's failure. An `Exit` that failed by a defect or an interruption
+   * is recorded as a `ProducerFailed` whose reason says so.
+   */
   readonly endWith: (exit: Exit.Exit<void, ProducerFailed>) => Effect.Effect<boolean>
   /** How the buffer ended, if it has. */
   readonly ended: Effect.Effect<Option.Option<Exit.Exit<void, ProducerFailed>>>

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
-import { Cause, Config, ConfigProvider, Effect, Exit, Fiber, Layer, Option, pipe } from "effect"
+import { Cause, Config, ConfigProvider, Effect, Exit, Fiber, FiberId, Layer, Option, pipe } from "effect"
 import * as internal from "../src/internal/replayBuffer.js"
 
 const enc = new TextEncoder()
@@ -313,6 +313,21 @@ describe("ReplayBuffer", () => {
         assert.strictEqual(failure(yield* Effect.exit(rb.awaitEnd)), error)
         assert.include(error.message, "exit code 2")
         assert.strictEqual(failure(yield* Effect.exit(rb.write(bytes("x"))))._tag, "BufferClosed")
+      }))
+
+    it.effect("an end by a defect or an interruption is recorded as a ProducerFailed", () =>
+      Effect.gen(function*() {
+        const died = yield* ReplayBuffer.make({ capacity: 8 })
+        yield* died.endWith(Exit.die(new Error("kaboom")))
+        const diedError = failure(yield* Effect.exit(died.awaitEnd))
+        assert.strictEqual(diedError._tag, "ProducerFailed")
+        assert.strictEqual(diedError.reason, "defect: kaboom")
+        const interrupted = yield* ReplayBuffer.make({ capacity: 8 })
+        yield* interrupted.endWith(Exit.interrupt(FiberId.none))
+        assert.deepStrictEqual(
+          yield* interrupted.ended,
+          Option.some(Exit.fail(new ReplayBufferError.ProducerFailed({ reason: "interrupted" })))
+        )
       }))
 
     it.effect("awaitData wakes on a write past the offset, and on the end", () =>

@@ -1,3 +1,4 @@
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -9,8 +10,7 @@ import * as Option from "effect/Option"
 import { pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import type * as Api from "../ReplayBuffer.js"
-import type { ProducerFailed } from "../ReplayBufferError.js"
-import { BufferClosed, InvalidCapacity, InvalidOffset, OffsetOverflow } from "../ReplayBufferError.js"
+import { BufferClosed, InvalidCapacity, InvalidOffset, OffsetOverflow, ProducerFailed } from "../ReplayBufferError.js"
 import { SegmentLog } from "./segmentLog.js"
 import { Signal } from "./signal.js"
 
@@ -106,7 +106,7 @@ class ReplayBufferImpl implements Api.ReplayBuffer {
 
   readonly unsafeEnd = (exit: Exit.Exit<void, ProducerFailed>): boolean => {
     if (this.exit !== undefined) return false
-    this.exit = exit
+    this.exit = normalize(exit)
     this.signal.notify()
     return true
   }
@@ -187,6 +187,26 @@ class ReplayBufferImpl implements Api.ReplayBuffer {
       ended: this.exit !== undefined
     }
   }
+}
+
+/**
+ * Keeps the end a buffer records to "ended" or "failed with a `ProducerFailed`":
+ * an `Exit` that failed by a defect or an interruption becomes a
+ * `ProducerFailed` that says so, so followers and transports always see a
+ * typed end they can report (an SSE `end` event, a WebSocket end message).
+ */
+const normalize = (exit: Exit.Exit<void, ProducerFailed>): Exit.Exit<void, ProducerFailed> => {
+  if (Exit.isSuccess(exit)) return exit
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isSome(failure)) return Exit.fail(failure.value)
+  const defect = Cause.dieOption(exit.cause)
+  if (Option.isSome(defect)) {
+    const value = defect.value
+    return Exit.fail(
+      new ProducerFailed({ reason: `defect: ${value instanceof Error ? value.message : String(value)}` })
+    )
+  }
+  return Exit.fail(new ProducerFailed({ reason: "interrupted" }))
 }
 
 const validCapacity = (capacity: number): boolean => Number.isSafeInteger(capacity) && capacity > 0
