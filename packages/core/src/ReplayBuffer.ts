@@ -171,6 +171,14 @@ export interface ReplayBuffer extends Pipeable {
   readonly unsafeOldest: () => number
   /** Synchronous `ended`. */
   readonly unsafeEnded: () => Option.Option<Exit.Exit<void, ProducerFailed>>
+  /**
+   * The callback twin of `awaitData`: calls `wake` once, when a byte at
+   * `offset` or later exists or the buffer has ended (at once, synchronously,
+   * if that already holds), and returns a function that cancels it. For
+   * integrations that combine the wake-up with other events in one
+   * `Effect.async` (a keep-alive timer) without forking fibers.
+   */
+  readonly unsafeOnData: (offset: number, wake: () => void) => () => void
   /** Synchronous `readChunks` for a valid integer offset and a positive `maxBytes`. */
   readonly unsafeRead: (offset: number, maxBytes: number) => ReadChunks
 }

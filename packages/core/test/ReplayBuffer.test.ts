@@ -352,6 +352,23 @@ describe("ReplayBuffer", () => {
         yield* rb.awaitData(100) // ended: never waits
       }))
 
+    it.effect("unsafeOnData: once, at once when ready, cancellable", () =>
+      Effect.gen(function*() {
+        const rb = yield* ReplayBuffer.make({ capacity: 8 })
+        const calls: Array<string> = []
+        rb.unsafeOnData(0, () => calls.push("a"))
+        const cancelB = rb.unsafeOnData(0, () => calls.push("b"))
+        rb.unsafeOnData(5, () => calls.push("c"))
+        cancelB()
+        yield* rb.write(bytes("xy"))
+        yield* rb.write(bytes("z"))
+        assert.deepStrictEqual(calls, ["a"]) // "a" once; "b" cancelled; "c" waits for offset 5
+        rb.unsafeOnData(1, () => calls.push("d")) // already there: called synchronously
+        assert.deepStrictEqual(calls, ["a", "d"])
+        yield* rb.end
+        assert.deepStrictEqual(calls, ["a", "d", "c"]) // the end wakes it
+      }))
+
     it.effect("an interrupted waiter is unregistered and a later write still wakes the others", () =>
       Effect.gen(function*() {
         const rb = yield* ReplayBuffer.make({ capacity: 8 })

@@ -155,6 +155,9 @@ class ReplayBufferImpl implements Api.ReplayBuffer {
     })
   }
 
+  readonly unsafeOnData = (offset: number, wake: () => void): () => void =>
+    this.signal.register(() => this.exit !== undefined || this.log.total > offset, wake)
+
   readonly awaitData = (offset: number): Effect.Effect<void> => {
     return this.signal.waitUntil(() => this.exit !== undefined || this.log.total > offset)
   }

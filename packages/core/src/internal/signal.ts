@@ -9,6 +9,8 @@
  */
 import * as Effect from "effect/Effect"
 
+const noop = () => {}
+
 /** @internal */
 export class Signal {
   private waiters = new Set<() => void>()
@@ -19,26 +21,33 @@ export class Signal {
   }
 
   /**
-   * Completes at once when `ready()` holds, otherwise parks the calling fiber
-   * until a `notify` finds `ready()` true. The check and the registration run
-   * in one synchronous step, so a notification cannot fall between them.
+   * Calls `wake` once, when a `notify` finds `ready()` true — or at once, if it
+   * already holds — and returns a function that cancels the registration.
+   * The check and the registration run in one synchronous step, so a
+   * notification cannot fall between them.
    */
+  register(ready: () => boolean, wake: () => void): () => void {
+    if (ready()) {
+      wake()
+      return noop
+    }
+    const waiter = () => {
+      if (ready()) {
+        this.waiters.delete(waiter)
+        wake()
+      }
+    }
+    this.waiters.add(waiter)
+    return () => {
+      this.waiters.delete(waiter)
+    }
+  }
+
+  /** Completes at once when `ready()` holds, otherwise parks the calling fiber until it does. */
   waitUntil(ready: () => boolean): Effect.Effect<void> {
     return Effect.async<void>((resume) => {
-      if (ready()) {
-        resume(Effect.void)
-        return
-      }
-      const wake = () => {
-        if (ready()) {
-          this.waiters.delete(wake)
-          resume(Effect.void)
-        }
-      }
-      this.waiters.add(wake)
-      return Effect.sync(() => {
-        this.waiters.delete(wake)
-      })
+      const cancel = this.register(ready, () => resume(Effect.void))
+      return Effect.sync(cancel)
     })
   }
 

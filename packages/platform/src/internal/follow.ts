@@ -39,7 +39,8 @@ const cursorStream = <A>(
   buffer: ReplayBuffer.ReplayBuffer,
   options: Api.FollowOptions | undefined,
   emit: (read: ReplayBuffer.ReadChunks) => Chunk.Chunk<A>,
-  gapElement: ((gap: Api.Gap) => A) | undefined
+  gapElement: ((gap: Api.Gap) => A) | undefined,
+  keepAlive?: KeepAlive<A>
 ): Stream.Stream<A, FollowError> =>
   Stream.suspend(() => {
     const invalid = validate(options)
@@ -82,13 +83,49 @@ const cursorStream = <A>(
         const exit = read.ended.value
         return Exit.isSuccess(exit) ? Channel.void : Channel.failCause(exit.cause)
       }
-      return Channel.zipRight(Channel.fromEffect(buffer.awaitData(cursor)), loop)
+      if (keepAlive === undefined) return Channel.zipRight(Channel.fromEffect(buffer.awaitData(cursor)), loop)
+      return Channel.flatMap(
+        Channel.fromEffect(awaitDataOrTimeout(buffer, cursor, keepAlive.millis)),
+        (timedOut) => timedOut ? Channel.zipRight(Channel.write(Chunk.of(keepAlive.element)), loop) : loop
+      )
     })
 
     return Stream.fromChannel(Channel.suspend(() => {
       Metrics.activeFollowers.unsafeModify(1, NO_TAGS)
       return Channel.ensuring(loop, stopped)
     }))
+  })
+
+/** @internal */
+export interface KeepAlive<A> {
+  readonly millis: number
+  readonly element: A
+}
+
+/**
+ * Waits for data at `offset` (or the end), or `millis` of idleness, whichever
+ * comes first: `true` when the time ran out. One `Effect.async` holding both
+ * the buffer's wake-up and a timer: racing two effects would fork fibers on
+ * every wait, which dominated the cost of an SSE follower.
+ */
+const awaitDataOrTimeout = (buffer: ReplayBuffer.ReplayBuffer, offset: number, millis: number) =>
+  Effect.async<boolean>((resume) => {
+    let timer: ReturnType<typeof setTimeout> | undefined = undefined
+    let woken = false
+    const cancel = buffer.unsafeOnData(offset, () => {
+      woken = true
+      if (timer !== undefined) clearTimeout(timer)
+      resume(Effect.succeed(false))
+    })
+    if (woken) return
+    timer = setTimeout(() => {
+      cancel()
+      resume(Effect.succeed(true))
+    }, millis)
+    return Effect.sync(() => {
+      cancel()
+      clearTimeout(timer)
+    })
   })
 
 const stopped = Effect.sync(() => Metrics.activeFollowers.unsafeModify(-1, NO_TAGS))
@@ -104,8 +141,20 @@ export const follow = (
 export const frames = (
   buffer: ReplayBuffer.ReplayBuffer,
   options?: Api.FollowOptions
-): Stream.Stream<Api.Frame, FollowError> =>
-  cursorStream<Api.Frame>(buffer, options, (read) => {
+): Stream.Stream<Api.Frame, FollowError> => framesWith<Api.Frame>(buffer, options, undefined)
+
+/**
+ * `frames` that also emits `keepAlive.element` whenever it waited
+ * `keepAlive.millis` for data (the SSE `: ping`), without a second stream.
+ *
+ * @internal
+ */
+export const framesWith = <A = never>(
+  buffer: ReplayBuffer.ReplayBuffer,
+  options: Api.FollowOptions | undefined,
+  keepAlive: KeepAlive<A> | undefined
+): Stream.Stream<Api.Frame | A, FollowError> =>
+  cursorStream<Api.Frame | A>(buffer, options, (read) => {
     const out: Array<Api.Frame> = new Array(read.chunks.length)
     let offset = read.offset
     for (let i = 0; i < read.chunks.length; i++) {
@@ -113,5 +162,6 @@ export const frames = (
       out[i] = { _tag: "Data", offset, bytes }
       offset += bytes.length
     }
-    return Chunk.unsafeFromArray(out)
-  }, (gap) => gap)
+    return Chunk.unsafeFromArray<Api.Frame | A>(out)
+  }, (gap) =>
+    gap, keepAlive)
