@@ -41,7 +41,8 @@ export class EpochChanged extends Schema.TaggedError<EpochChanged>("@scrollback/
  * The server answered with a status the client does not retry (a `400`, a
  * `401`/`403` from the server's authorization hook, a `413`, any other `4xx`
  * or an unexpected `2xx`/`3xx`). `body` is the response body as text (the
- * protocol's JSON error), truncated to 4 KiB.
+ * protocol's JSON error), truncated to 4 KiB: the client reads no more than
+ * that of an error body.
  *
  * @since 0.1.0
  * @category errors
@@ -58,8 +59,10 @@ export class HttpStatusError extends Schema.TaggedError<HttpStatusError>("@scrol
 
 /**
  * The server sent something the protocol does not allow: a malformed event
- * or id, an event before the `hello`, or bytes that do not continue exactly
- * at the last offset received. The client fails rather than splice or skip.
+ * or id, an event before the `hello`, bytes that do not continue exactly
+ * at the last offset received, an event (or line) larger than
+ * `maxEventBytes`, or a `/info` body larger than 64 KiB. The client fails
+ * rather than splice, skip or buffer without bound.
  *
  * @since 0.1.0
  * @category errors
@@ -198,6 +201,16 @@ export interface FollowOptions {
    * the server's 15 s keep-alive).
    */
   readonly idleTimeout?: Duration.DurationInput | undefined
+  /**
+   * The most text the client holds for one SSE event (its `data` plus the
+   * line being received), in characters (bytes: the protocol is ASCII). A
+   * server or proxy that sends more — one endless line, or `data:` lines
+   * without the blank line that ends an event — fails the stream with
+   * `ProtocolError` instead of growing the client's memory. Default
+   * {@link DEFAULT_MAX_EVENT_BYTES} (1 MiB; the server's longest line is
+   * about 64 KiB).
+   */
+  readonly maxEventBytes?: number | undefined
   /** Runs on each gap under `"clamp"`, before the bytes after the gap are emitted. */
   readonly onGap?: ((gap: ReplayStream.Gap) => Effect.Effect<void>) | undefined
 }
@@ -210,6 +223,16 @@ export interface FollowOptions {
  * @category constants
  */
 export const DEFAULT_IDLE_TIMEOUT: Duration.Duration = internal.DEFAULT_IDLE_TIMEOUT
+
+/**
+ * The default `maxEventBytes`: 1 MiB. The server never sends a line longer
+ * than 64 KiB of base64 plus the event id (a data event), so only a broken or
+ * hostile peer reaches it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_EVENT_BYTES: number = internal.DEFAULT_MAX_EVENT_BYTES
 
 /**
  * The default bound on consecutive attempts without progress: 10 retries

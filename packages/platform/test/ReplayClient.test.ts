@@ -166,6 +166,43 @@ const status = (code: number, body = ""): Script => (response) => {
   response.end(body)
 }
 
+/** What a flooding script wrote, and whether it got to write all of it (`finished`) before the client left. */
+interface Flood {
+  written: number
+  finished: boolean
+}
+
+const FLOOD_CAP = 64 * 1024 * 1024
+
+/**
+ * A response that sends `prefix`, then `unit` repeated (in 64 KiB writes, honouring backpressure) until
+ * `FLOOD_CAP` bytes — far past every client limit — or until the client closes the connection.
+ */
+const flood = (state: Flood, code: number, contentType: string, prefix: string, unit: string): Script => (response) => {
+  response.writeHead(code, { "content-type": contentType })
+  const block = Buffer.from(unit.repeat(Math.ceil(65536 / unit.length)))
+  let closed = false
+  response.on("close", () => {
+    closed = true
+  })
+  const pump = (): void => {
+    while (!closed) {
+      if (state.written >= FLOOD_CAP) {
+        state.finished = true
+        response.end()
+        return
+      }
+      state.written += block.length
+      if (!response.write(block)) {
+        response.once("drain", pump)
+        return
+      }
+    }
+  }
+  response.write(prefix)
+  pump()
+}
+
 describe("ReplayClient", () => {
   it.scopedLive("replays then follows, and completes after the end event", () =>
     Effect.gen(function*() {
@@ -552,6 +589,73 @@ describe("ReplayClient", () => {
         const bytes = yield* collect(ReplayClient.follow(server.url, { schedule: quick(1) }))
         assert.strictEqual(decoder.decode(bytes), log)
         assert.strictEqual(server.requests.length, 7)
+      }).pipe(Effect.provide(FetchHttpClient.layer)))
+  })
+
+  describe("bounds: a flooding server cannot grow the client's memory", () => {
+    const floods: ReadonlyArray<readonly [string, string, string]> = [
+      ["one endless line", hello(0) + "data: ", "A"],
+      ["data lines without the blank line that ends the event", hello(0), "data: QUFB\n"]
+    ]
+    for (const [name, prefix, unit] of floods) {
+      it.scopedLive(`${name} → ProtocolError once maxEventBytes (1 MiB) is passed`, () =>
+        Effect.gen(function*() {
+          const state: Flood = { written: 0, finished: false }
+          const server = yield* scriptedServer([flood(state, 200, "text/event-stream", prefix, unit)])
+          const error = failureOf(yield* Effect.exit(collect(ReplayClient.follow(server.url, { schedule: quick(3) }))))
+          assert.instanceOf(error, ReplayClient.ProtocolError)
+          assert.include(error.reason, `exceeds maxEventBytes (${ReplayClient.DEFAULT_MAX_EVENT_BYTES})`)
+          // The client gave up at the limit (plus what sat in socket buffers), long before the server's 64 MiB.
+          assert.isFalse(state.finished)
+          assert.isBelow(state.written, FLOOD_CAP / 2)
+          assert.strictEqual(server.requests.length, 1)
+        }).pipe(Effect.provide(FetchHttpClient.layer)))
+    }
+
+    it.scopedLive("a smaller maxEventBytes applies; events before the overflow are still delivered", () =>
+      Effect.gen(function*() {
+        const state: Flood = { written: 0, finished: false }
+        const server = yield* scriptedServer([
+          flood(state, 200, "text/event-stream", hello(0) + data(3, "abc") + "data: ", "A")
+        ])
+        const received: Array<string> = []
+        const error = failureOf(
+          yield* Effect.exit(
+            ReplayClient.follow(server.url, { schedule: quick(3), maxEventBytes: 1000 }).pipe(
+              Stream.runForEach((bytes) => Effect.sync(() => received.push(decoder.decode(bytes))))
+            )
+          )
+        )
+        assert.instanceOf(error, ReplayClient.ProtocolError)
+        assert.include(error.reason, "exceeds maxEventBytes (1000)")
+        assert.deepStrictEqual(received, ["abc"])
+        assert.isFalse(state.finished)
+      }).pipe(Effect.provide(FetchHttpClient.layer)))
+
+    it.scopedLive("a huge error body: HttpStatusError keeps its first 4 KiB and the rest is not read", () =>
+      Effect.gen(function*() {
+        const state: Flood = { written: 0, finished: false }
+        const server = yield* scriptedServer([flood(state, 400, "application/json", "", "x")])
+        const error = failureOf(yield* Effect.exit(collect(ReplayClient.follow(server.url, { schedule: quick(3) }))))
+        assert.instanceOf(error, ReplayClient.HttpStatusError)
+        assert.strictEqual(error.status, 400)
+        assert.strictEqual(error.body, "x".repeat(4096))
+        assert.isFalse(state.finished)
+        assert.isBelow(state.written, FLOOD_CAP / 2)
+      }).pipe(Effect.provide(FetchHttpClient.layer)))
+
+    it.scopedLive("a huge /info body (from: \"live\") → ProtocolError after 64 KiB", () =>
+      Effect.gen(function*() {
+        const state: Flood = { written: 0, finished: false }
+        const server = yield* scriptedServer([flood(state, 200, "application/json", "{\"epoch\":\"", "a")])
+        const error = failureOf(
+          yield* Effect.exit(collect(ReplayClient.follow(server.url, { from: "live", schedule: quick(3) })))
+        )
+        assert.instanceOf(error, ReplayClient.ProtocolError)
+        assert.include(error.reason, "/info body is larger than 65536 bytes")
+        assert.isFalse(state.finished)
+        assert.isBelow(state.written, FLOOD_CAP / 2)
+        assert.deepStrictEqual(server.requests.map((request) => request.url), ["/scrollback/k/info"])
       }).pipe(Effect.provide(FetchHttpClient.layer)))
   })
 

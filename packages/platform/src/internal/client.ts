@@ -32,8 +32,54 @@ export const defaultSchedule: Schedule.Schedule<unknown, Api.Disconnected> = Sch
   Schedule.intersect(Schedule.recurs(DEFAULT_MAX_RETRIES))
 )
 
-/** The most of an error response's body kept in `HttpStatusError.body`. */
+/**
+ * The most the SSE parser holds for one event (its data plus the unterminated
+ * line): 1 MiB. The server's longest line is a data event's, 64 KiB of base64
+ * plus the id, so this only trips on a broken or hostile peer.
+ *
+ * @internal
+ */
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+
+/**
+ * The most of an error response's body read, and kept in `HttpStatusError.body`:
+ * the rest is not read (the response is aborted).
+ */
 const MAX_ERROR_BODY = 4096
+
+/** The most of a `/info` body read: a larger one is a `ProtocolError` (a real one is ~200 bytes). */
+const MAX_INFO_BODY = 64 * 1024
+
+const textDecoder = new TextDecoder()
+
+/**
+ * Reads at most `max + 1` bytes of a response's body, then stops (aborting the
+ * rest), so a huge or endless body is never buffered. `truncated` says whether
+ * the body was longer than `max`; `text` decodes its first `max` bytes (an
+ * incomplete UTF-8 sequence at the cut is dropped).
+ */
+const readBounded = (response: HttpClientResponse.HttpClientResponse, max: number) =>
+  Stream.runFoldWhile(
+    response.stream,
+    { chunks: [] as Array<Uint8Array>, size: 0 },
+    (acc) => acc.size <= max,
+    (acc, chunk) => {
+      acc.chunks.push(chunk)
+      acc.size += chunk.length
+      return acc
+    }
+  ).pipe(Effect.map(({ chunks, size }) => {
+    const bytes = new Uint8Array(Math.min(size, max))
+    let pos = 0
+    for (const chunk of chunks) {
+      if (pos >= bytes.length) break
+      const take = Math.min(chunk.length, bytes.length - pos)
+      bytes.set(take === chunk.length ? chunk : chunk.subarray(0, take), pos)
+      pos += take
+    }
+    // `stream: true` holds back (here: drops) a UTF-8 sequence cut at the end, rather than a U+FFFD.
+    return { text: textDecoder.decode(bytes, { stream: size > max }), truncated: size > max }
+  }))
 
 // ---------------------------------------------------------------------------
 // Wire payloads
@@ -153,6 +199,7 @@ export const frames = (
     const from = options?.from ?? "oldest"
     const policy = options?.onEvicted ?? "fail"
     const idleTimeout = Duration.decode(options?.idleTimeout ?? DEFAULT_IDLE_TIMEOUT)
+    const maxEventBytes = options?.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES
     const driver = yield* Schedule.driver(options?.schedule ?? defaultSchedule)
     const position: Position = { epoch: options?.epoch, cursor: undefined, start: undefined }
 
@@ -163,11 +210,11 @@ export const frames = (
       return decodeURIComponent(slash === -1 ? base : base.slice(slash + 1))
     }
 
-    /** Reads an error response's body (bounded), never failing. */
+    /** Reads an error response's body: its first `MAX_ERROR_BODY` bytes only, never failing. */
     const bodyOf = (response: HttpClientResponse.HttpClientResponse) =>
-      response.text.pipe(
+      readBounded(response, MAX_ERROR_BODY).pipe(
         Effect.timeout(idleTimeout),
-        Effect.map((text) => text.length > MAX_ERROR_BODY ? text.slice(0, MAX_ERROR_BODY) : text),
+        Effect.map(({ text }) => text),
         Effect.orElseSucceed(() => "")
       )
 
@@ -220,10 +267,14 @@ export const frames = (
       const infoUrl = `${base}/info`
       const response = yield* send(HttpClientRequest.get(infoUrl, { acceptJson: true }))
       if (response.status !== 200) return yield* refusal(infoUrl, response)
-      const text = yield* response.text.pipe(
+      // Read at most `MAX_INFO_BODY` bytes: a larger body is not an info, and is not buffered.
+      const { text, truncated } = yield* readBounded(response, MAX_INFO_BODY).pipe(
         Effect.timeoutFail({ duration: idleTimeout, onTimeout: () => new Api.Disconnected({ reason: "IdleTimeout" }) }),
         Effect.mapError((error) => error._tag === "Disconnected" ? error : transport(error))
       )
+      if (truncated) {
+        return yield* Effect.fail(protocolError(`the /info body is larger than ${MAX_INFO_BODY} bytes`))
+      }
       const decoded = decodeInfo(text)
       if (Either.isLeft(decoded)) {
         return yield* Effect.fail(protocolError(`malformed info: ${text.slice(0, 200)}`))
@@ -380,7 +431,10 @@ export const frames = (
       const parser = makeSseParser({
         onComment: () => {
           comment = true
-        }
+        },
+        // Bounds the text held for one event: an endless line would otherwise grow without limit (and,
+        // since text keeps arriving, the idle timeout would never fire).
+        maxEventBytes
       })
       const loop: Channel.Channel<
         Chunk.Chunk<ReplayStream.Frame>,
@@ -398,6 +452,12 @@ export const frames = (
             for (const event of parser.feed(text)) {
               outcome = handle(event, attempt, out, pending)
               if (outcome._tag !== "Continue") break outer
+            }
+            // The events completed before the overflow were handled above; the rest is refused.
+            const overflow = parser.overflow()
+            if (overflow !== undefined) {
+              outcome = fail(protocolError(`event too large: ${overflow}`))
+              break
             }
           }
           if (comment && attempt.hello) attempt.progress = true

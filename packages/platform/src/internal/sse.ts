@@ -178,6 +178,11 @@ export interface SseParser {
   readonly lastEventId: () => string
   /** The last valid `retry:` value seen, in milliseconds. */
   readonly retry: () => number | undefined
+  /**
+   * Why the parser stopped, if it did: `maxEventBytes` was exceeded (see
+   * {@link makeSseParser}). Once set, `feed` returns no more events.
+   */
+  readonly overflow: () => string | undefined
 }
 
 /**
@@ -190,11 +195,23 @@ export interface SseParser {
  *
  * `onComment` sees every comment line's text (without the colon and one
  * leading space), e.g. to treat keep-alives as liveness.
+ *
+ * `maxEventBytes` bounds what the parser holds: the `data` of the event being
+ * assembled plus the unterminated line, and any single line, in UTF-16 code
+ * units of the decoded text (= bytes for ASCII, which is all a scrollback
+ * server sends). Without it, a peer sending one endless line, or `data:`
+ * lines without a blank line, grows the parser's memory without limit. When
+ * exceeded, the parser stops: `feed` still returns the events completed
+ * before that point, then none, and `overflow()` says why. Default: no limit
+ * (`Infinity`), for backward compatibility; the client sets one.
  */
 export const makeSseParser = (options?: {
   readonly onComment?: ((comment: string) => void) | undefined
+  readonly maxEventBytes?: number | undefined
 }): SseParser => {
   const onComment = options?.onComment
+  const maxEventBytes = options?.maxEventBytes ?? Infinity
+  let overflow: string | undefined = undefined
   let line = ""
   let skipLF = false
   let started = false
@@ -225,8 +242,16 @@ export const makeSseParser = (options?: {
     out.push(event)
   }
 
+  /** Stops the parser (and frees what it held) once `maxEventBytes` is exceeded. */
+  const stop = (reason: string): void => {
+    overflow = `${reason} exceeds maxEventBytes (${maxEventBytes})`
+    line = ""
+    data = ""
+  }
+
   const processLine = (text: string, out: Array<SseEvent>): void => {
     if (text === "") return dispatch(out)
+    if (text.length > maxEventBytes) return stop(`a line of ${text.length} characters`)
     const colon = text.indexOf(":")
     if (colon === 0) {
       if (onComment !== undefined) onComment(text.charCodeAt(1) === 32 ? text.slice(2) : text.slice(1))
@@ -246,6 +271,9 @@ export const makeSseParser = (options?: {
         eventType = value
         break
       case "data":
+        if (data.length + value.length + 1 > maxEventBytes) {
+          return stop(`an event's data of more than ${data.length + value.length} characters`)
+        }
         data += value + "\n"
         break
       case "id":
@@ -262,6 +290,7 @@ export const makeSseParser = (options?: {
 
   const feed = (chunk: string): Array<SseEvent> => {
     const out: Array<SseEvent> = []
+    if (overflow !== undefined) return out
     let text = chunk
     if (!started && text.length > 0) {
       started = true
@@ -286,14 +315,23 @@ export const makeSseParser = (options?: {
       }
       start = i + 1
       processLine(complete, out)
+      if (overflow !== undefined) return out
     }
-    if (start < text.length) line += text.slice(start)
+    if (start < text.length) {
+      // The unterminated line is held until its end arrives: bound it together with the event's data.
+      if (data.length + line.length + text.length - start > maxEventBytes) {
+        stop(`an unterminated line of ${line.length + text.length - start} characters (with ${data.length} of data)`)
+        return out
+      }
+      line += text.slice(start)
+    }
     return out
   }
 
   return {
     feed,
     lastEventId: () => lastEventId,
-    retry: () => retry
+    retry: () => retry,
+    overflow: () => overflow
   }
 }
