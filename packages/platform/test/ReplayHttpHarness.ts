@@ -252,6 +252,8 @@ export interface WsConnection {
   readonly resume: Effect.Effect<void>
   /** Sends a masked text frame. */
   readonly sendText: (text: string) => Effect.Effect<void>
+  /** Writes raw bytes to the socket (e.g. a partial frame). */
+  readonly sendRaw: (bytes: Uint8Array) => Effect.Effect<void>
   readonly destroy: Effect.Effect<void>
 }
 
@@ -392,6 +394,7 @@ export const ws = (
         socket.resume()
       }),
       sendText: (text) => Effect.sync(() => socket.write(maskedFrame(0x1, new TextEncoder().encode(text)))),
+      sendRaw: (bytes) => Effect.sync(() => socket.write(bytes)),
       destroy: Effect.sync(() => socket.destroy())
     }
   })

@@ -2,9 +2,53 @@ import { assert, describe, it } from "@effect/vitest"
 import { ReplayBufferError } from "@scrollback/core"
 import { ReplayHttp } from "@scrollback/platform"
 import { Deferred, Effect, Exit, FastCheck as fc, Fiber, Scope } from "effect"
+import * as Net from "node:net"
 import { binaryOffset, bytes, collectWs, concatBytes, serve, ws } from "./ReplayHttpHarness.js"
 
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
+
+/**
+ * Sends a raw request head over TCP. Answers with the status and body once the head and
+ * `Content-Length` bytes of body arrived (a `101` has no body), or when the server ends the connection.
+ */
+const rawRequest = (port: number, head: string): Effect.Effect<{ status: number; body: string }, never, Scope.Scope> =>
+  Effect.flatMap(
+    Effect.acquireRelease(
+      Effect.sync(() => Net.connect({ port, host: "127.0.0.1" })),
+      (socket) => Effect.sync(() => socket.destroy())
+    ),
+    (socket) =>
+      Effect.async<{ status: number; body: string }>((resume) => {
+        let answer = Buffer.alloc(0)
+        const parse = () => {
+          const end = answer.indexOf("\r\n\r\n")
+          if (end === -1) return undefined
+          const lines = answer.subarray(0, end).toString("latin1").split("\r\n")
+          const status = Number(lines[0].split(" ")[1])
+          const length = lines.find((line) => line.toLowerCase().startsWith("content-length:"))
+          const body = answer.subarray(end + 4)
+          const complete = status === 101 || (length !== undefined && body.length >= Number(length.slice(15)))
+          return { status, body: body.toString("utf8"), complete }
+        }
+        socket.on("data", (chunk: Buffer) => {
+          answer = Buffer.concat([answer, chunk])
+          const parsed = parse()
+          if (parsed?.complete) resume(Effect.succeed({ status: parsed.status, body: parsed.body }))
+        })
+        socket.on("error", () => {})
+        socket.on("close", () => {
+          const parsed = parse()
+          resume(Effect.succeed({ status: parsed?.status ?? 0, body: parsed?.body ?? "" }))
+        })
+        socket.write(head)
+      })
+  )
+
+const upgradeHead = (port: number, path: string, headers: Record<string, string>) =>
+  `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+  Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("") + "\r\n"
+
+const GOOD_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
 describe("ReplayHttp WebSocket", () => {
   it.scopedLive("hello, binary frames with an 8-byte big-endian offset, end, close 1000", () =>
@@ -29,8 +73,6 @@ describe("ReplayHttp WebSocket", () => {
       assert.deepStrictEqual((first as { bytes: Uint8Array }).bytes.subarray(0, 8), new Uint8Array(8))
       assert.strictEqual(frame.offset, 0)
       assert.strictEqual(text(frame.bytes), "abc")
-      // Messages from the client are ignored.
-      yield* conn.sendText("ignored")
       yield* buffer.write(bytes("de"))
       const second = binaryOffset(((yield* conn.next) as { bytes: Uint8Array }).bytes)
       assert.strictEqual(second.offset, 3)
@@ -220,6 +262,145 @@ describe("ReplayHttp WebSocket", () => {
       assert.strictEqual(message._tag, "Close")
       assert.strictEqual((message as { code: number }).code, 1001)
       yield* Fiber.join(closing)
+    }))
+})
+
+describe("ReplayHttp WebSocket regressions", () => {
+  it.scopedLive("a malformed handshake is answered 400 JSON before a slot is taken, and frees nothing it holds", () =>
+    Effect.gen(function*() {
+      const server = yield* serve({ http: { maxConnectionsPerBuffer: 2 } })
+      yield* server.create("hs")
+      const path = "/scrollback/hs/ws"
+      const cases: ReadonlyArray<[Record<string, string>, string]> = [
+        [{ Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13" }, "sec-websocket-key"],
+        [
+          { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "short" },
+          "sec-websocket-key"
+        ],
+        [
+          { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "12", "Sec-WebSocket-Key": GOOD_KEY },
+          "sec-websocket-version"
+        ],
+        [{ Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Key": GOOD_KEY }, "sec-websocket-version"]
+      ]
+      // More malformed requests than slots: each must be refused with its own 400, never 429.
+      for (const [headers, name] of [...cases, ...cases]) {
+        const answer = yield* rawRequest(server.port, upgradeHead(server.port, path, headers))
+        assert.strictEqual(answer.status, 400, name)
+        const body = JSON.parse(answer.body)
+        assert.strictEqual(body.error._tag, "BadRequest", name)
+        assert.strictEqual(body.error.name, name)
+      }
+      // Both slots are still free.
+      const first = yield* ws(server.port, path)
+      assert.strictEqual(first.status, 101)
+      const second = yield* ws(server.port, path)
+      assert.strictEqual(second.status, 101)
+      yield* first.next
+      yield* second.next
+      assert.strictEqual((yield* ws(server.port, path)).status, 429)
+    }))
+
+  it.scopedLive("Connection is matched as a token list, case-insensitively", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      yield* server.create("tok")
+      const answer = yield* rawRequest(
+        server.port,
+        upgradeHead(server.port, "/scrollback/tok/ws", {
+          Connection: "keep-alive, UPGRADE",
+          Upgrade: "WebSocket",
+          "Sec-WebSocket-Version": "13",
+          "Sec-WebSocket-Key": GOOD_KEY
+        })
+      )
+      assert.strictEqual(answer.status, 101)
+    }))
+
+  it.scopedLive("Upgrade: websocket without Connection: Upgrade is answered 400 JSON, not 204", () =>
+    Effect.gen(function*() {
+      const server = yield* serve({ http: { maxConnectionsPerBuffer: 1 } })
+      yield* server.create("nc")
+      for (const connection of [undefined, "keep-alive", "close"]) {
+        const headers: Record<string, string> = {
+          Upgrade: "websocket",
+          "Sec-WebSocket-Version": "13",
+          "Sec-WebSocket-Key": GOOD_KEY
+        }
+        if (connection !== undefined) headers["Connection"] = connection
+        const answer = yield* rawRequest(server.port, upgradeHead(server.port, "/scrollback/nc/ws", headers))
+        assert.strictEqual(answer.status, 400, String(connection))
+        const body = JSON.parse(answer.body)
+        assert.strictEqual(body.error._tag, "BadRequest")
+        assert.strictEqual(body.error.name, "connection")
+      }
+      assert.strictEqual((yield* ws(server.port, "/scrollback/nc/ws")).status, 101)
+    }))
+
+  it.scopedLive(
+    "a handshake that ws refuses by itself frees its slot within the upgrade timeout",
+    () =>
+      Effect.gen(function*() {
+        const ended = yield* Deferred.make<void>()
+        const server = yield* serve({
+          http: { maxConnectionsPerBuffer: 1 },
+          wrap: (app) => Effect.ensuring(app, Deferred.succeed(ended, undefined))
+        })
+        yield* server.create("net")
+        // Passes our checks, but ws cannot parse the subprotocol list: it answers 400 itself, never calling back.
+        const answer = yield* rawRequest(
+          server.port,
+          upgradeHead(server.port, "/scrollback/net/ws", {
+            Connection: "Upgrade",
+            Upgrade: "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": GOOD_KEY,
+            "Sec-WebSocket-Protocol": "a b"
+          })
+        )
+        assert.strictEqual(answer.status, 400)
+        yield* Deferred.await(ended) // the session gives up after the upgrade timeout
+        const again = yield* ws(server.port, "/scrollback/net/ws")
+        assert.strictEqual(again.status, 101)
+      }),
+    15_000
+  )
+
+  it.scopedLive("a client message closes the session with 1008 and frees its slot", () =>
+    Effect.gen(function*() {
+      const ended = yield* Deferred.make<void>()
+      const server = yield* serve({
+        http: { maxConnectionsPerBuffer: 1 },
+        wrap: (app) => Effect.ensuring(app, Deferred.succeed(ended, undefined))
+      })
+      yield* server.create("talk")
+      const conn = yield* ws(server.port, "/scrollback/talk/ws")
+      assert.strictEqual((yield* conn.next)._tag, "Text") // hello
+      yield* conn.sendText("hi")
+      const close = yield* conn.next
+      assert.strictEqual(close._tag, "Close")
+      assert.strictEqual((close as { code: number }).code, 1008)
+      yield* Deferred.await(ended)
+      assert.strictEqual((yield* ws(server.port, "/scrollback/talk/ws")).status, 101)
+    }))
+
+  it.scopedLive("a large incoming message is cut off with 1008 before it completes", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      yield* server.create("big")
+      const conn = yield* ws(server.port, "/scrollback/big/ws")
+      assert.strictEqual((yield* conn.next)._tag, "Text") // hello
+      // A masked binary frame announcing 64 MiB, of which only 64 KiB is sent: ws would wait for the rest.
+      const header = new Uint8Array(14)
+      const view = new DataView(header.buffer)
+      header[0] = 0x82
+      header[1] = 0x80 | 127
+      view.setBigUint64(2, BigInt(64 * 1024 * 1024))
+      yield* conn.sendRaw(header)
+      yield* conn.sendRaw(new Uint8Array(64 * 1024))
+      const close = yield* conn.next
+      assert.strictEqual(close._tag, "Close")
+      assert.strictEqual((close as { code: number }).code, 1008)
     }))
 })
 

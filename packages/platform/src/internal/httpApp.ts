@@ -221,6 +221,34 @@ const originAllowed = (allowed: Api.AllowedOrigins, request: HttpServerRequest.H
 const headerOf = (request: HttpServerRequest.HttpServerRequest, name: string): string | undefined =>
   request.headers[name]
 
+/** A `Sec-WebSocket-Key`: 16 bytes in base64, as the `ws` library checks it. */
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/
+
+/**
+ * The handshake checks of the `ws` library, made before a connection slot is
+ * taken: `ws` answers a handshake it refuses itself, without calling back,
+ * and the session waiting for it would hold its slot until the upgrade
+ * timeout. `Connection` must list the `upgrade` token (else Node does not
+ * route the request as an upgrade at all).
+ */
+const checkHandshake = (request: HttpServerRequest.HttpServerRequest): void | Reject => {
+  if ((headerOf(request, "upgrade") ?? "").toLowerCase() !== "websocket") {
+    return badRequest("this endpoint needs a WebSocket upgrade", { name: "upgrade" })
+  }
+  const connection = (headerOf(request, "connection") ?? "").toLowerCase().split(",").map((token) => token.trim())
+  if (!connection.includes("upgrade")) {
+    return badRequest("a WebSocket upgrade needs the header Connection: Upgrade", { name: "connection" })
+  }
+  const key = headerOf(request, "sec-websocket-key")
+  if (key === undefined || !WS_KEY.test(key)) {
+    return badRequest("missing or invalid Sec-WebSocket-Key header", { name: "sec-websocket-key" })
+  }
+  const version = headerOf(request, "sec-websocket-version")
+  if (version !== "13" && version !== "8") {
+    return badRequest("missing or invalid Sec-WebSocket-Version header (13 or 8)", { name: "sec-websocket-version" })
+  }
+}
+
 /**
  * Builds the app. The options are checked and the connection counters
  * allocated here, once; the registry and the optional authorization hook
@@ -430,13 +458,12 @@ export const httpApp = (
           })
         )
       }
-      if ((headerOf(request, "upgrade") ?? "").toLowerCase() !== "websocket") {
-        return yield* Effect.fail(badRequest("this endpoint needs a WebSocket upgrade", { name: "upgrade" }))
-      }
+      yield* orReject(checkHandshake(request))
       yield* authorize(request, key, "ws")
       const buffer = yield* lookup(key)
       yield* acquire(key)
       const plan = planWs(buffer, query)
+      // Fails with 400 when the request cannot be upgraded after all (answered as JSON by `handle`).
       yield* runSession(request, plan, config.wsMaxBacklogBytes)
       return HttpServerResponse.empty()
     })

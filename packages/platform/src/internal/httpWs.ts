@@ -1,20 +1,45 @@
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Socket from "@effect/platform/Socket"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
 import type * as ReplayStream from "../ReplayStream.js"
 import { frames as followFrames } from "./follow.js"
-import { endJson, endStateOf, type Hello } from "./httpShared.js"
+import { badRequest, endJson, endStateOf, type Hello, type Reject } from "./httpShared.js"
 
 /** @internal */
 export const CLOSE_NORMAL = 1000
 /** @internal */
 export const CLOSE_GOING_AWAY = 1001
 /** @internal */
+export const CLOSE_POLICY_VIOLATION = 1008
+/** @internal */
 export const CLOSE_SLOW_CONSUMER = 4429
+
+/**
+ * How long the `ws` library may take to complete a handshake that was handed
+ * to it. It answers some handshakes itself (e.g. a `Sec-WebSocket-Protocol`
+ * it cannot parse) without calling back, and then neither the socket's reader
+ * nor its writer would ever resume: the session, its request scope and its
+ * connection slot would be held forever.
+ *
+ * @internal
+ */
+export const UPGRADE_TIMEOUT_MILLIS = 5_000
+
+/**
+ * The bytes a client may send once upgraded, on Node. The protocol has no
+ * client messages: all a client sends is a close frame (at most 131 bytes).
+ * `ws` only reports a message once it is complete (up to 100 MiB by
+ * default), so the raw socket is watched too.
+ *
+ * @internal
+ */
+export const MAX_INBOUND_BYTES = 1024
 
 /**
  * What to do once upgraded: refuse with a close code (a bad parameter, an
@@ -85,6 +110,53 @@ const endConnection = (request: HttpServerRequest.HttpServerRequest): void => {
   if (Predicate.hasProperty(socket, "end") && typeof socket.end === "function") socket.end()
 }
 
+/**
+ * Calls `onExceeded` once more than `limit` bytes arrived on the connection
+ * under a request, where the runtime exposes it (Node); returns the cleanup.
+ */
+const watchInbound = (
+  request: HttpServerRequest.HttpServerRequest,
+  limit: number,
+  onExceeded: () => void
+): () => void => {
+  const source: unknown = request.source
+  if (!Predicate.hasProperty(source, "socket")) return () => {}
+  const socket: unknown = source.socket
+  if (
+    !Predicate.hasProperty(socket, "on") || typeof socket.on !== "function" ||
+    !Predicate.hasProperty(socket, "off") || typeof socket.off !== "function"
+  ) return () => {}
+  const emitter = socket as {
+    on(event: "data", listener: (chunk: Uint8Array) => void): void
+    off(event: "data", listener: (chunk: Uint8Array) => void): void
+  }
+  let received = 0
+  const onData = (chunk: Uint8Array) => {
+    received += chunk.length
+    if (received > limit) onExceeded()
+  }
+  emitter.on("data", onData)
+  return () => emitter.off("data", onData)
+}
+
+/**
+ * Ends the connection under a request once the bytes already queued (the
+ * close frame) are flushed, and destroys it then, without waiting for the
+ * peer (Node). Used on a client that broke the protocol: until the socket is
+ * gone, `ws` keeps reading, and buffering, what it sends.
+ */
+const dropConnection = (request: HttpServerRequest.HttpServerRequest): void => {
+  const source: unknown = request.source
+  if (!Predicate.hasProperty(source, "socket")) return
+  const socket: unknown = source.socket
+  if (
+    !Predicate.hasProperty(socket, "end") || typeof socket.end !== "function" ||
+    !Predicate.hasProperty(socket, "destroy") || typeof socket.destroy !== "function"
+  ) return
+  const stream = socket as { end(callback: () => void): void; destroy(): void }
+  stream.end(() => stream.destroy())
+}
+
 class SlowConsumer {
   readonly _tag = "SlowConsumer"
   constructor(readonly backlog: number) {}
@@ -95,7 +167,14 @@ class SlowConsumer {
  * fiber (writes only go through while it runs); the sender races it, so a
  * client that disconnects stops the sender, and a sender that finishes
  * (end, refusal, slow consumer) stops the reader. Interruption (server
- * shutdown) sends close `1001` first.
+ * shutdown) sends close `1001` first. A client that sends anything (a
+ * message, or more than {@link MAX_INBOUND_BYTES} raw bytes) is closed with
+ * `1008`, since the protocol has no client messages.
+ *
+ * Fails with a `400` refusal when the request cannot be upgraded (e.g. it has
+ * `Upgrade: websocket` but no `Connection: Upgrade`, so Node did not route it
+ * as an upgrade). A handshake that does not complete within
+ * {@link UPGRADE_TIMEOUT_MILLIS} ends the session.
  *
  * @internal
  */
@@ -103,25 +182,71 @@ export const runSession = (
   request: HttpServerRequest.HttpServerRequest,
   plan: WsPlan,
   maxBacklogBytes: number
+): Effect.Effect<void, Reject> =>
+  Effect.flatMap(
+    Effect.mapError(
+      request.upgrade,
+      (error) => badRequest(`this endpoint needs a WebSocket upgrade: ${error.message}`, { name: "upgrade" })
+    ),
+    (socket) => session(request, socket, plan, maxBacklogBytes)
+  )
+
+const session = (
+  request: HttpServerRequest.HttpServerRequest,
+  socket: Socket.Socket,
+  plan: WsPlan,
+  maxBacklogBytes: number
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
-    const socket = yield* request.upgrade
     const write = yield* socket.writer
     let open = false
     let readerDone = false
-    const reader = yield* socket.runRaw(() => {}, {
-      onOpen: Effect.sync(() => {
+    const opened = yield* Deferred.make<void>()
+    // Completed when the client sends anything: the protocol has no client messages.
+    const violation = yield* Deferred.make<void>()
+    const violated = () => {
+      Deferred.unsafeDone(violation, Exit.void)
+    }
+    const reader = yield* socket.runRaw(violated, {
+      onOpen: Effect.suspend(() => {
         open = true
+        return Deferred.succeed(opened, undefined)
       })
     }).pipe(
       Effect.ensuring(Effect.sync(() => {
         readerDone = true
       })),
-      Effect.forkScoped
+      Effect.forkDaemon
     )
+    // As `forkScoped`, except after a handshake that never completed: the reader is then stuck in
+    // platform-node's uninterruptible acquisition (a callback `ws` dropped), and awaiting its
+    // interruption would hang the request scope. It is interrupted in the background instead.
+    let stuck = false
+    yield* Effect.addFinalizer(() => stuck ? Fiber.interruptFork(reader) : Fiber.interrupt(reader))
+    // `request.upgrade` is lazy: the handshake runs in the reader, and `ws` may answer it itself
+    // and never call back. Bound the wait, so the request scope (and the connection slot) is freed.
+    const settled = yield* Effect.raceFirst(Deferred.await(opened), Fiber.await(reader)).pipe(
+      Effect.timeoutTo({ duration: UPGRADE_TIMEOUT_MILLIS, onSuccess: () => true, onTimeout: () => false })
+    )
+    if (!settled) {
+      stuck = true
+      yield* Effect.logDebug("scrollback: the WebSocket handshake did not complete in time")
+      return yield* Effect.sync(() => endConnection(request))
+    }
+    const unwatch = watchInbound(request, MAX_INBOUND_BYTES, violated)
+    yield* Effect.addFinalizer(() => Effect.sync(unwatch))
     const probe = backlogProbe(request)
+    const refuseClient = Deferred.await(violation).pipe(
+      Effect.zipRight(
+        write(new Socket.CloseEvent(CLOSE_POLICY_VIOLATION, "clients send no messages")).pipe(
+          Effect.timeout(1000),
+          Effect.ignore
+        )
+      ),
+      Effect.zipRight(Effect.sync(() => dropConnection(request)))
+    )
     yield* Effect.raceFirst(
-      sender(write, plan, maxBacklogBytes, probe),
+      Effect.raceFirst(sender(write, plan, maxBacklogBytes, probe), refuseClient),
       Fiber.await(reader)
     ).pipe(
       Effect.onInterrupt(() =>
