@@ -3,9 +3,9 @@ import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
 import { ReplayMetrics, ReplayProcess, ReplayStream } from "@scrollback/platform"
-import { Cause, Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Stream } from "effect"
 import * as fs from "node:fs"
-import { awaitTotal } from "./util/bytes.js"
+import { awaitTotal, endedWith, producerFailure } from "./util/bytes.js"
 
 const decoder = new TextDecoder()
 const text = (s: string) => new TextEncoder().encode(s)
@@ -22,16 +22,6 @@ const firstLine = (buffer: ReplayBuffer.ReplayBuffer) =>
     Stream.runHead,
     Effect.map(Option.getOrThrow)
   )
-
-const endedWith = (buffer: ReplayBuffer.ReplayBuffer) =>
-  Effect.map(buffer.ended, (ended) => Option.getOrThrowWith(ended, () => new Error("the buffer has not ended")))
-
-const producerFailure = (exit: Exit.Exit<unknown, unknown>): ReplayBufferError.ProducerFailed => {
-  if (Exit.isSuccess(exit)) return assert.fail("expected a failure")
-  const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
-  assert.instanceOf(failure, ReplayBufferError.ProducerFailed)
-  return failure as ReplayBufferError.ProducerFailed
-}
 
 const isAlive = (pid: number): boolean => {
   try {

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
 import { ReplayMetrics, ReplaySink, ReplayStream } from "@scrollback/platform"
 import { Cause, Chunk, Data, Deferred, Effect, Exit, FastCheck as fc, Fiber, Metric, Option, Stream } from "effect"
-import { awaitTotal, concat } from "./util/bytes.js"
+import { awaitTotal, concat, endedWith, producerFailure } from "./util/bytes.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly message: string }> {}
 
@@ -25,16 +25,6 @@ const recording = (buffer: ReplayBuffer.ReplayBuffer) => {
 }
 
 const contents = (buffer: ReplayBuffer.ReplayBuffer) => Effect.map(buffer.readFrom(0), (r) => r.bytes)
-
-const endedWith = (buffer: ReplayBuffer.ReplayBuffer) =>
-  Effect.map(buffer.ended, (ended) => Option.getOrThrowWith(ended, () => new Error("the buffer has not ended")))
-
-const producerFailure = (exit: Exit.Exit<unknown, unknown>): ReplayBufferError.ProducerFailed => {
-  if (Exit.isSuccess(exit)) return assert.fail("expected a failure")
-  const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
-  assert.instanceOf(failure, ReplayBufferError.ProducerFailed)
-  return failure as ReplayBufferError.ProducerFailed
-}
 
 describe("ReplaySink", () => {
   describe("make", () => {

@@ -414,17 +414,20 @@ export const frames = (
 
     const fail = (error: Fatal): Outcome => ({ _tag: "Fail", error })
 
-    /** Reads the SSE text of one response and writes frames; ends on the `end` event. */
-    const reader = (
-      attempt: Attempt
-    ): Channel.Channel<
+    /** SSE text in, frames out; fails fatally or with a disconnection. */
+    type Reader = Channel.Channel<
       Chunk.Chunk<ReplayStream.Frame>,
       Chunk.Chunk<string>,
       Fatal | Api.Disconnected,
       Api.Disconnected,
       void,
       unknown
-    > => {
+    >
+
+    /** Reads the SSE text of one response and writes frames; ends on the `end` event. */
+    const reader = (
+      attempt: Attempt
+    ): Reader => {
       // A keep-alive comment after the hello shows a live connection: progress. (Comments are seen while a
       // chunk is parsed, before its events are handled; the server sends none before the hello.)
       let comment = false
@@ -436,14 +439,7 @@ export const frames = (
         // since text keeps arriving, the idle timeout would never fire).
         maxEventBytes
       })
-      const loop: Channel.Channel<
-        Chunk.Chunk<ReplayStream.Frame>,
-        Chunk.Chunk<string>,
-        Fatal | Api.Disconnected,
-        Api.Disconnected,
-        void,
-        unknown
-      > = Channel.readWithCause({
+      const loop: Reader = Channel.readWithCause({
         onInput: (texts: Chunk.Chunk<string>) => {
           const out: Array<Chunk.Chunk<ReplayStream.Frame>> = []
           const pending: Array<ReplayStream.Frame> = []

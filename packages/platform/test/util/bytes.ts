@@ -1,6 +1,10 @@
-/** Byte helpers shared by the platform tests. */
+/** Helpers shared by the platform tests. */
+import { assert } from "@effect/vitest"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import { ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 
 /** Joins byte arrays into one. */
@@ -22,3 +26,15 @@ export const awaitTotal = (buffer: ReplayBuffer.ReplayBuffer, n: number): Effect
     if (total >= n || Option.isSome(buffer.unsafeEnded())) return Effect.void
     return Effect.flatMap(buffer.awaitData(total), loop)
   })
+
+/** How the buffer ended; throws if it has not. */
+export const endedWith = (buffer: ReplayBuffer.ReplayBuffer) =>
+  Effect.map(buffer.ended, (ended) => Option.getOrThrowWith(ended, () => new Error("the buffer has not ended")))
+
+/** The `ProducerFailed` an exit failed with; fails the test otherwise. */
+export const producerFailure = (exit: Exit.Exit<unknown, unknown>): ProducerFailed => {
+  if (Exit.isSuccess(exit)) return assert.fail("expected a failure")
+  const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+  assert.instanceOf(failure, ProducerFailed)
+  return failure as ProducerFailed
+}
