@@ -6,7 +6,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBufferError } from "@scrollback/core"
 import { ReplayHttp, ReplayRegistry } from "@scrollback/platform"
-import { Context, Deferred, Effect, FastCheck as fc, Fiber, Layer, Stream } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Stream } from "effect"
 import * as Http from "node:http"
 import {
   bytes,
@@ -17,6 +17,8 @@ import {
   nextEvent,
   request,
   serve,
+  splitPieces,
+  splitWritesArb,
   sse
 } from "./ReplayHttpHarness.js"
 
@@ -469,20 +471,12 @@ describe("ReplayHttp metadata", () => {
 describe("ReplayHttp SSE property", () => {
   it.effect.prop(
     "random writes split at random points, delivered over SSE and joined, equal the written log",
-    [
-      fc.array(fc.uint8Array({ minLength: 0, maxLength: 300 }), { maxLength: 25 }),
-      fc.integer({ min: 0, max: 25 }),
-      fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 25 })
-    ],
+    splitWritesArb,
     ([writes, connectAfter, splits]) =>
       Effect.gen(function*() {
         const server = yield* serve()
         const buffer = yield* server.create("p")
-        // Split each write at a random point into two writes.
-        const pieces = writes.flatMap((write, i) => {
-          const at = Math.min(splits[i] ?? 0, write.length)
-          return [write.subarray(0, at), write.subarray(at)]
-        })
+        const pieces = splitPieces(writes, splits)
         const early = pieces.slice(0, connectAfter)
         const late = pieces.slice(connectAfter)
         for (const piece of early) yield* buffer.write(piece)

@@ -8,11 +8,14 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ReplayBuffer } from "@scrollback/core"
 import { ReplayHttp, ReplayRegistry } from "@scrollback/platform"
-import { Context, Deferred, Effect, Either, Encoding, Layer, Queue, type Scope } from "effect"
+import { Context, Deferred, Effect, Either, Encoding, FastCheck, Layer, Queue, type Scope } from "effect"
 import * as crypto from "node:crypto"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import { makeSseParser, type SseEvent } from "../src/internal/sse.js"
+import { concat as concatBytes } from "./util/bytes.js"
+
+export { concatBytes }
 
 export interface TestServer {
   readonly port: number
@@ -218,17 +221,23 @@ export const collectSse = (conn: SseConnection): Effect.Effect<SseCollected> =>
     return { hello, events, bytes: concatBytes(parts), end }
   })
 
-export const concatBytes = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let length = 0
-  for (const part of parts) length += part.length
-  const out = new Uint8Array(length)
-  let pos = 0
-  for (const part of parts) {
-    out.set(part, pos)
-    pos += part.length
-  }
-  return out
-}
+/** Random writes, each split at a random point, and how many of the pieces go in before a client connects. */
+export const splitWritesArb: [
+  FastCheck.Arbitrary<Array<Uint8Array>>,
+  FastCheck.Arbitrary<number>,
+  FastCheck.Arbitrary<Array<number>>
+] = [
+  FastCheck.array(FastCheck.uint8Array({ minLength: 0, maxLength: 300 }), { maxLength: 25 }),
+  FastCheck.integer({ min: 0, max: 25 }),
+  FastCheck.array(FastCheck.integer({ min: 0, max: 300 }), { maxLength: 25 })
+]
+
+/** Splits each write at its random point into two writes (split points past the end keep it whole). */
+export const splitPieces = (writes: ReadonlyArray<Uint8Array>, splits: ReadonlyArray<number>): Array<Uint8Array> =>
+  writes.flatMap((write, i) => {
+    const at = Math.min(splits[i] ?? 0, write.length)
+    return [write.subarray(0, at), write.subarray(at)]
+  })
 
 // -----------------------------------------------------------------------------
 // a raw WebSocket client over `net`

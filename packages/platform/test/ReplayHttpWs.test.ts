@@ -1,9 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBufferError } from "@scrollback/core"
 import { ReplayHttp } from "@scrollback/platform"
-import { Deferred, Effect, Exit, FastCheck as fc, Fiber, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import * as Net from "node:net"
-import { binaryOffset, bytes, collectWs, concatBytes, serve, ws } from "./ReplayHttpHarness.js"
+import {
+  binaryOffset,
+  bytes,
+  collectWs,
+  concatBytes,
+  serve,
+  splitPieces,
+  splitWritesArb,
+  ws
+} from "./ReplayHttpHarness.js"
 
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
 
@@ -407,19 +416,12 @@ describe("ReplayHttp WebSocket regressions", () => {
 describe("ReplayHttp WebSocket property", () => {
   it.effect.prop(
     "random writes split at random points, delivered over WebSocket and joined, equal the written log",
-    [
-      fc.array(fc.uint8Array({ minLength: 0, maxLength: 300 }), { maxLength: 25 }),
-      fc.integer({ min: 0, max: 25 }),
-      fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 25 })
-    ],
+    splitWritesArb,
     ([writes, connectAfter, splits]) =>
       Effect.gen(function*() {
         const server = yield* serve()
         const buffer = yield* server.create("p")
-        const pieces = writes.flatMap((write, i) => {
-          const at = Math.min(splits[i] ?? 0, write.length)
-          return [write.subarray(0, at), write.subarray(at)]
-        })
+        const pieces = splitPieces(writes, splits)
         for (const piece of pieces.slice(0, connectAfter)) yield* buffer.write(piece)
         const conn = yield* ws(server.port, "/scrollback/p/ws")
         const reader = yield* Effect.fork(collectWs(conn))
