@@ -57,7 +57,7 @@ const main = async () => {
   // A full 1 MiB buffer, read from its oldest offset.
   const full = Effect.runSync(ReplayBuffer.make({ capacity: CAPACITY }))
   Effect.runSync(full.writeAll(Array.from({ length: 300 }, (_, i) => filled(4096, i))))
-  const oldest = full.unsafeOldest()
+  const oldest = Effect.runSync(full.oldest)
   const flat = filled(CAPACITY, 3)
   let sink = 0
   await compare({

@@ -8,13 +8,13 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type { InvalidOffset, OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import type { BufferNotFound } from "@scrollback/core/ReplayRegistryError"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/client.js"
-import type { BufferNotFound } from "./ReplayRegistry.js"
 import type * as ReplayStream from "./ReplayStream.js"
 
 /**

@@ -10,6 +10,7 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -17,7 +18,6 @@ import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/httpApp.js"
-import type * as ReplayRegistry from "./ReplayRegistry.js"
 
 /**
  * The default path prefix: `/scrollback`.
@@ -245,7 +245,8 @@ export const layerAllowAll: Layer.Layer<Authorization> = internal.layerAllowAll
  * ```ts
  * import { HttpServer } from "@effect/platform"
  * import { Layer } from "effect"
- * import { ReplayHttp, ReplayRegistry } from "@scrollback/platform"
+ * import { ReplayRegistry } from "@scrollback/core"
+ * import { ReplayHttp } from "@scrollback/platform"
  *
  * const Server = HttpServer.serve(ReplayHttp.httpApp({ prefix: "/logs" })).pipe(
  *   Layer.provide(ReplayRegistry.layer())
@@ -268,7 +269,8 @@ export const httpApp: (
  * ```ts
  * import { HttpLayerRouter } from "@effect/platform"
  * import { Layer } from "effect"
- * import { ReplayHttp, ReplayRegistry } from "@scrollback/platform"
+ * import { ReplayRegistry } from "@scrollback/core"
+ * import { ReplayHttp } from "@scrollback/platform"
  *
  * const Routes = ReplayHttp.layerRouter().pipe(Layer.provide(ReplayRegistry.layer()))
  * const Server = HttpLayerRouter.serve(Routes) // needs an HttpServer
@@ -290,7 +292,8 @@ export const layerRouter: (
  * import { NodeHttpServer } from "@effect/platform-node"
  * import { Layer } from "effect"
  * import { createServer } from "node:http"
- * import { ReplayHttp, ReplayRegistry } from "@scrollback/platform"
+ * import { ReplayRegistry } from "@scrollback/core"
+ * import { ReplayHttp } from "@scrollback/platform"
  *
  * const Main = ReplayHttp.layer().pipe(
  *   Layer.provide(ReplayRegistry.layer()),

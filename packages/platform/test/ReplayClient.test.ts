@@ -5,9 +5,10 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { assert, describe, it } from "@effect/vitest"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import { OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import * as ReplayRegistryError from "@scrollback/core/ReplayRegistryError"
 import * as ReplayClient from "@scrollback/platform/ReplayClient"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
-import * as ReplayRegistry from "@scrollback/platform/ReplayRegistry"
 import type * as ReplayStream from "@scrollback/platform/ReplayStream"
 import {
   Cause,
@@ -448,7 +449,7 @@ describe("ReplayClient", () => {
         const buffer = yield* server.registry.create("k")
 
         const missing = failureOf(yield* Effect.exit(collect(ReplayClient.follow(server.url("nope")))))
-        assert.instanceOf(missing, ReplayRegistry.BufferNotFound)
+        assert.instanceOf(missing, ReplayRegistryError.BufferNotFound)
         assert.strictEqual(missing.key, "nope")
 
         const stale = failureOf(

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
-import { ReplayMetrics, ReplaySink, ReplayStream } from "@scrollback/platform"
+import { ReplayMetrics } from "@scrollback/core"
+import { ReplaySink, ReplayStream } from "@scrollback/platform"
 import { Cause, Chunk, Data, Deferred, Effect, Exit, FastCheck as fc, Fiber, Metric, Option, Stream } from "effect"
 import { awaitTotal, concat, endedWith, producerFailure } from "./util/bytes.js"
 

@@ -4,16 +4,20 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import * as ReplayCursor from "@scrollback/core/ReplayCursor"
+import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Api from "../ReplayHttp.js"
-import * as ReplayRegistry from "../ReplayRegistry.js"
 import type * as ReplayStream from "../ReplayStream.js"
-import { badRequest, endStateOf, infoJson, Reject } from "./httpShared.js"
+import { badRequest, endStateOf, infoJson, Reject, stateOf } from "./httpShared.js"
+import { Slots } from "./httpSlots.js"
 import { sseResponse } from "./httpSse.js"
 import { runSession, type WsPlan } from "./httpWs.js"
 
@@ -137,13 +141,14 @@ interface Position {
 
 const parseResumeId = (raw: string): Position | Reject => {
   const colon = raw.lastIndexOf(":")
-  if (colon === -1) {
-    return badRequest(`Last-Event-ID must be EPOCH:OFFSET, got ${JSON.stringify(raw)}`, { name: "Last-Event-ID" })
+  const epoch = colon === -1 ? undefined : raw.slice(0, colon)
+  const offset = colon === -1 ? undefined : parseInteger("Last-Event-ID", raw.slice(colon + 1))
+  if (epoch === undefined || !EPOCH.test(epoch) || offset === undefined || offset instanceof Reject || offset < 0) {
+    return badRequest(
+      `Last-Event-ID must be EPOCH:OFFSET (16 lowercase hex digits, a decimal offset), got ${JSON.stringify(raw)}`,
+      { name: "Last-Event-ID" }
+    )
   }
-  const epoch = parseEpoch(raw.slice(0, colon))
-  if (epoch instanceof Reject) return epoch
-  const offset = parseInteger("Last-Event-ID offset", raw.slice(colon + 1))
-  if (offset instanceof Reject) return offset
   return { epoch, offset }
 }
 
@@ -163,6 +168,18 @@ const parseOnEvicted = (query: URLSearchParams): ReplayStream.OnEvicted | Reject
   if (raw === "fail") return "fail"
   return badRequest(`onEvicted must be "clamp" or "fail", got ${JSON.stringify(raw)}`, { name: "onEvicted" })
 }
+
+/**
+ * The cursor's `from` for a parsed position: with an epoch and an offset, a
+ * resume position (refused if it belongs to another epoch or points past the
+ * total); an offset alone, the seed's clamp; nothing, the oldest byte.
+ */
+const fromOf = (position: Position): ReplayCursor.From =>
+  position.offset === undefined
+    ? "oldest"
+    : position.epoch === undefined
+    ? position.offset
+    : { epoch: position.epoch, offset: position.offset }
 
 /** Shorthand: a value or a refusal, as an Effect. */
 const orReject = <A>(value: A | Reject): Effect.Effect<Exclude<A, Reject>, Reject> =>
@@ -261,12 +278,12 @@ export const httpApp = (
 ): HttpApp.Default<never, ReplayRegistry.ReplayRegistry | Scope.Scope> => {
   const config = resolveOptions(options)
 
-  // Connection slots: synchronous check-and-increment, released once.
-  let connections = 0
-  const perKey = new Map<string, number>()
-  const acquire = (key: string): Effect.Effect<() => void, Reject, Scope.Scope> =>
+  // Connection slots: permits of Effect semaphores, one for the server and one per buffer.
+  const slots = new Slots(config.maxConnections, config.maxConnectionsPerBuffer)
+  const acquire = (key: string, buffer: ReplayBuffer.ReplayBuffer): Effect.Effect<() => void, Reject, Scope.Scope> =>
     Effect.suspend(() => {
-      if (connections >= config.maxConnections) {
+      const taken = slots.unsafeTake(buffer)
+      if (taken === "server") {
         return Effect.fail(
           new Reject(503, "TooManyConnections", `the server holds its limit of ${config.maxConnections} connections`, {
             scope: "server",
@@ -274,8 +291,7 @@ export const httpApp = (
           }, { "retry-after": "1" })
         )
       }
-      const held = perKey.get(key) ?? 0
-      if (held >= config.maxConnectionsPerBuffer) {
+      if (taken === "buffer") {
         return Effect.fail(
           new Reject(
             429,
@@ -286,18 +302,7 @@ export const httpApp = (
           )
         )
       }
-      connections++
-      perKey.set(key, held + 1)
-      let released = false
-      const release = () => {
-        if (released) return
-        released = true
-        connections--
-        const n = (perKey.get(key) ?? 1) - 1
-        if (n <= 0) perKey.delete(key)
-        else perKey.set(key, n)
-      }
-      return Effect.as(Effect.addFinalizer(() => Effect.sync(release)), release)
+      return Effect.as(Effect.addFinalizer(() => Effect.sync(taken)), taken)
     })
 
   const authorize = (
@@ -320,28 +325,24 @@ export const httpApp = (
 
   const lookup = (key: string): Effect.Effect<ReplayBuffer.ReplayBuffer, Reject, ReplayRegistry.ReplayRegistry> =>
     Effect.flatMap(ReplayRegistry.ReplayRegistry, (registry) => registry.get(key)).pipe(
-      Effect.mapError((error) => new Reject(404, "BufferNotFound", error.message, { key }))
-    )
-
-  const checkEpoch = (buffer: ReplayBuffer.ReplayBuffer, epoch: string | undefined): Effect.Effect<void, Reject> =>
-    epoch === undefined || epoch === buffer.epoch ? Effect.void : Effect.fail(
-      new Reject(
-        409,
-        "EpochMismatch",
-        `the position belongs to epoch ${epoch}, but the buffer is epoch ${buffer.epoch}`,
-        { expected: epoch, actual: buffer.epoch }
+      Effect.mapError((error) =>
+        error._tag === "BufferNotFound"
+          ? new Reject(404, "BufferNotFound", error.message, { key })
+          : unavailable(error.message)
       )
     )
 
-  const evicted = (requested: number, oldest: number) =>
-    new Reject(410, "OffsetEvicted", `offset ${requested} was evicted; the oldest retained offset is ${oldest}`, {
-      requested,
-      oldest
-    })
-
-  /** Where a follower starts: the seed's clamp into `[0, total]`; `undefined` → oldest. */
-  const startOf = (buffer: ReplayBuffer.ReplayBuffer, offset: number | undefined): number =>
-    offset === undefined ? buffer.unsafeOldest() : Math.min(Math.max(offset, 0), buffer.unsafeTotal())
+  /** The cursor of a read, with every refusal the cursor can raise as its status. */
+  const cursorOf = (
+    buffer: ReplayBuffer.ReplayBuffer,
+    position: Position,
+    policy: ReplayStream.OnEvicted,
+    maxChunkBytes?: number
+  ): Effect.Effect<ReplayCursor.ReplayCursor, Reject> =>
+    Effect.mapError(
+      ReplayCursor.make(buffer, { from: fromOf(position), epoch: position.epoch, onEvicted: policy, maxChunkBytes }),
+      startRefusal
+    )
 
   // --- list and info -------------------------------------------------------
 
@@ -349,17 +350,17 @@ export const httpApp = (
     Effect.gen(function*() {
       yield* authorize(request, undefined, "list")
       const registry = yield* ReplayRegistry.ReplayRegistry
-      const entries = yield* registry.list
-      return HttpServerResponse.unsafeJson({
-        buffers: entries.map((entry) => ({ ...infoJson(entry.key, entry.buffer), createdAt: entry.createdAt }))
-      }, { headers: { "cache-control": "no-store" } })
+      const entries = yield* Effect.mapError(registry.list, (error) => unavailable(error.message))
+      const buffers = yield* Effect.forEach(entries, (entry) =>
+        Effect.map(infoJson(entry.key, entry.buffer), (info) => ({ ...info, createdAt: entry.createdAt })))
+      return HttpServerResponse.unsafeJson({ buffers }, { headers: { "cache-control": "no-store" } })
     })
 
   const info = (request: HttpServerRequest.HttpServerRequest, key: string) =>
     Effect.gen(function*() {
       yield* authorize(request, key, "info")
       const buffer = yield* lookup(key)
-      return HttpServerResponse.unsafeJson(infoJson(key, buffer), { headers: { "cache-control": "no-store" } })
+      return HttpServerResponse.unsafeJson(yield* infoJson(key, buffer), { headers: { "cache-control": "no-store" } })
     })
 
   // --- plain GET and long-poll --------------------------------------------
@@ -386,32 +387,47 @@ export const httpApp = (
 
       yield* authorize(request, key, "get")
       const buffer = yield* lookup(key)
-      yield* checkEpoch(buffer, position.epoch)
-
-      const requested = startOf(buffer, position.offset)
-      let read = buffer.unsafeRead(requested, limit)
-      if (read.chunks.length === 0 && read.ended._tag === "None" && waitMillis > 0) {
-        yield* acquire(key)
-        yield* Effect.raceFirst(buffer.awaitData(read.offset), Effect.sleep(waitMillis))
-        read = buffer.unsafeRead(requested, limit)
+      const cursor = yield* cursorOf(buffer, position, policy, limit)
+      // At most one gap comes before data: after it the cursor stands at `oldest`, which is retained.
+      let gap = undefined as ReplayCursor.Gap | undefined
+      const take = (step: ReplayCursor.Step): ReplayCursor.Step => {
+        if (step._tag !== "Gap") return step
+        gap = step
+        return ReplayCursor.unsafeNext(cursor)
       }
-      if (read.offset > requested && policy === "fail") return yield* Effect.fail(evicted(requested, read.offset))
-
+      let step = take(ReplayCursor.unsafeNext(cursor))
+      if (step._tag === "Pending" && waitMillis > 0) {
+        yield* acquire(key, buffer)
+        const ready = yield* Effect.raceFirst(ReplayCursor.next(cursor), Effect.as(Effect.sleep(waitMillis), undefined))
+        if (ready !== undefined) step = take(ready)
+      }
+      // Under "fail", a read that fell behind eviction while it waited is refused like one that started there.
+      if (step._tag === "Done" && Exit.isFailure(step.exit)) {
+        const evicted = Cause.failureOption(step.exit.cause)
+        if (Option.isSome(evicted) && evicted.value._tag === "OffsetEvicted") {
+          return yield* Effect.fail(startRefusal(evicted.value))
+        }
+      }
+      const state = yield* stateOf(buffer)
+      const read = step._tag === "Data"
+        ? { offset: step.offset, next: step.next, chunks: step.chunks }
+        : { offset: cursor.position, next: cursor.position, chunks: [] }
       const body = concat(read.chunks, read.next - read.offset)
-      const state = endStateOf(read.ended)
+      // Ended only once every byte was returned: a reader that got `ended` knows it has everything.
+      const ended = read.next === state.total ? endStateOf(state.ended) : endStateOf(Option.none())
       const headers: Record<string, string> = {
         "cache-control": "no-store",
         "scrollback-epoch": buffer.epoch,
         "scrollback-offset": String(read.offset),
         "scrollback-next-offset": String(read.next),
-        "scrollback-oldest": String(read.oldest),
-        "scrollback-total": String(read.total),
-        "scrollback-ended": state.status === "open" ? "false" : state.status
+        "scrollback-oldest": String(state.oldest),
+        "scrollback-total": String(state.total),
+        "scrollback-ended": ended.status === "open" ? "false" : ended.status
       }
-      if (state.status === "failed" && state.exitCode !== undefined) {
-        headers["scrollback-exit-code"] = String(state.exitCode)
+      if (ended.status === "failed" && ended.exitCode !== undefined) {
+        headers["scrollback-exit-code"] = String(ended.exitCode)
       }
-      if (read.offset > requested) headers["scrollback-gap"] = `${requested}-${read.offset}`
+      if (gap !== undefined) headers["scrollback-gap"] = `${gap.requested}-${gap.oldest}`
       return HttpServerResponse.uint8Array(body, { contentType: "application/octet-stream", headers })
     })
 
@@ -426,21 +442,18 @@ export const httpApp = (
       const policy = yield* orReject(parseOnEvicted(query))
       yield* authorize(request, key, "sse")
       const buffer = yield* lookup(key)
-      yield* checkEpoch(buffer, position.epoch)
-
-      const total = buffer.unsafeTotal()
-      if (position.offset !== undefined && position.offset >= total && buffer.unsafeEnded()._tag === "Some") {
-        // The client has everything: 204 makes a stock EventSource stop reconnecting.
-        return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
+      const cursor = yield* cursorOf(buffer, position, policy)
+      if (position.offset !== undefined) {
+        // A resume at the end of an ended buffer: the client has everything, and 204 makes a stock
+        // EventSource stop reconnecting.
+        const state = yield* stateOf(buffer)
+        if (state.ended._tag === "Some" && cursor.start === state.total) {
+          return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
+        }
       }
-      const start = startOf(buffer, position.offset)
-      const oldest = buffer.unsafeOldest()
-      if (start < oldest && policy === "fail") return yield* Effect.fail(evicted(start, oldest))
-      const release = yield* acquire(key)
+      const release = yield* acquire(key, buffer)
       return sseResponse({
-        buffer,
-        hello: { epoch: buffer.epoch, offset: start, oldest, total },
-        policy,
+        cursor,
         retryMillis: config.sseRetryMillis,
         keepAliveMillis: config.keepAliveMillis,
         release
@@ -461,33 +474,26 @@ export const httpApp = (
       yield* orReject(checkHandshake(request))
       yield* authorize(request, key, "ws")
       const buffer = yield* lookup(key)
-      yield* acquire(key)
-      const plan = planWs(buffer, query)
+      yield* acquire(key, buffer)
+      const plan = yield* planWs(buffer, query)
       // Fails with 400 when the request cannot be upgraded after all (answered as JSON by `handle`).
       yield* runSession(request, plan, config.wsMaxBacklogBytes)
       return HttpServerResponse.empty()
     })
 
-  const planWs = (buffer: ReplayBuffer.ReplayBuffer, query: URLSearchParams): WsPlan => {
+  /** What a WebSocket does once upgraded: a parameter, an epoch or a start refused (as a close code), or follow. */
+  const planWs = (buffer: ReplayBuffer.ReplayBuffer, query: URLSearchParams): Effect.Effect<WsPlan> => {
     const position = queryPosition(query)
     const policy = parseOnEvicted(query)
     const refuse = (reject: Reject): WsPlan => ({ _tag: "Close", code: reject.closeCode, reason: reject.message })
-    if (position instanceof Reject) return refuse(position)
-    if (policy instanceof Reject) return refuse(policy)
-    if (position.epoch !== undefined && position.epoch !== buffer.epoch) {
-      return refuse(
-        new Reject(409, "EpochMismatch", `epoch mismatch: expected ${position.epoch}, actual ${buffer.epoch}`)
-      )
-    }
-    const start = startOf(buffer, position.offset)
-    const oldest = buffer.unsafeOldest()
-    if (start < oldest && policy === "fail") return refuse(evicted(start, oldest))
-    return {
-      _tag: "Follow",
-      buffer,
-      hello: { epoch: buffer.epoch, offset: start, oldest, total: buffer.unsafeTotal() },
-      policy
-    }
+    if (position instanceof Reject) return Effect.succeed(refuse(position))
+    if (policy instanceof Reject) return Effect.succeed(refuse(policy))
+    return cursorOf(buffer, position, policy).pipe(
+      Effect.match({
+        onFailure: refuse,
+        onSuccess: (cursor): WsPlan => ({ _tag: "Follow", cursor })
+      })
+    )
   }
 
   // --- routing -------------------------------------------------------------
@@ -528,6 +534,23 @@ export const httpApp = (
     // must be able to interrupt them, as the routers allow for their routes.
     (request) => Effect.interruptible(Effect.catchAll(handle(request), (reject) => Effect.succeed(reject.toResponse())))
   )
+}
+
+/** A refusal for a storage that cannot answer now: `503` with `Retry-After`. */
+const unavailable = (message: string) => new Reject(503, "StorageUnavailable", message, {}, { "retry-after": "1" })
+
+/** The status of each reason a cursor cannot start. */
+const startRefusal = (error: ReplayCursor.StartError): Reject => {
+  switch (error._tag) {
+    case "InvalidOffset":
+      return badRequest(error.message, { name: "offset" })
+    case "OffsetEvicted":
+      return new Reject(410, "OffsetEvicted", error.message, { requested: error.requested, oldest: error.oldest })
+    case "EpochMismatch":
+      return new Reject(409, "EpochMismatch", error.message, { expected: error.expected, actual: error.actual })
+    case "OffsetAhead":
+      return new Reject(409, "OffsetAhead", error.message, { requested: error.requested, total: error.total })
+  }
 }
 
 const concat = (chunks: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {

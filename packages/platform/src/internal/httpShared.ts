@@ -1,7 +1,9 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import type { ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import type * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 
@@ -79,15 +81,31 @@ export const endJson = (state: EndState): Record<string, unknown> => {
   return { status: "ended" }
 }
 
+/**
+ * A buffer's state, read in one step: an empty read past the end carries a
+ * consistent snapshot of `oldest`, `total` and the end.
+ *
+ * @internal
+ */
+export const stateOf = (buffer: ReplayBuffer.ReplayBuffer): Effect.Effect<ReplayBuffer.ReadChunks> =>
+  Effect.orDie(buffer.readChunks(Number.MAX_SAFE_INTEGER, { maxBytes: 1 }))
+
 /** @internal */
-export const infoJson = (key: string, buffer: ReplayBuffer.ReplayBuffer): Record<string, unknown> => {
-  const state = endStateOf(buffer.unsafeEnded())
+export const infoJson = (key: string, buffer: ReplayBuffer.ReplayBuffer): Effect.Effect<Record<string, unknown>> =>
+  Effect.map(stateOf(buffer), (snapshot) => infoOf(key, buffer, snapshot))
+
+const infoOf = (
+  key: string,
+  buffer: ReplayBuffer.ReplayBuffer,
+  snapshot: ReplayBuffer.ReadChunks
+): Record<string, unknown> => {
+  const state = endStateOf(snapshot.ended)
   const base = {
     key,
     epoch: buffer.epoch,
     capacity: buffer.capacity,
-    oldest: buffer.unsafeOldest(),
-    total: buffer.unsafeTotal()
+    oldest: snapshot.oldest,
+    total: snapshot.total
   }
   if (state.status === "open") return { ...base, ended: false }
   if (state.status === "ended") return { ...base, ended: "ended" }
@@ -107,3 +125,15 @@ export interface Hello {
   readonly oldest: number
   readonly total: number
 }
+
+/**
+ * A cursor's hello: where it starts, and the buffer's state when it was made.
+ *
+ * @internal
+ */
+export const helloOf = (cursor: ReplayCursor.ReplayCursor): Hello => ({
+  epoch: cursor.buffer.epoch,
+  offset: cursor.start,
+  oldest: cursor.oldest,
+  total: cursor.total
+})
