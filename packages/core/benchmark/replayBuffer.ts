@@ -6,7 +6,7 @@
  */
 import { compare, RawRing } from "@scrollback/bench-kit"
 import { ReplayBuffer } from "@scrollback/core"
-import { Effect } from "effect"
+import { Effect, Exit, Scope } from "effect"
 
 const CAPACITY = 1 << 20
 
@@ -36,6 +36,37 @@ const main = async () => {
     bytesPerOp: 4096,
     minSpeedRatio: 0.2
   })
+
+  // The writer lease: held for a producer's life, it costs nothing per write (a field compare); a Semaphore taken
+  // for every write is what the data path would pay if each write took a lock.
+  {
+    const [buffer] = fresh()
+    const scope = Effect.runSync(Scope.make())
+    const writer = await Effect.runPromise(Scope.extend(buffer.acquireWriter(), scope))
+    const [plain] = fresh()
+    await compare({
+      bench: "write 4 KiB chunks through a writer lease held for the producer's life",
+      subject: { name: "Writer.write (lease held)", run: (n) => loop(n, () => writer.write(chunk)) },
+      baseline: { name: "ReplayBuffer.write (no lease)", run: (n) => loop(n, () => plain.write(chunk)) },
+      bytesPerOp: 4096,
+      minSpeedRatio: 0.9
+    })
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+  {
+    const [buffer] = fresh()
+    const [plain] = fresh()
+    const semaphore = Effect.runSync(Effect.makeSemaphore(1))
+    await compare({
+      bench: "write 4 KiB chunks, a Semaphore taken for every write (what a locked data path would cost)",
+      subject: {
+        name: "Semaphore.withPermits(1)(ReplayBuffer.write)",
+        run: (n) => loop(n, () => semaphore.withPermits(1)(buffer.write(chunk)))
+      },
+      baseline: { name: "ReplayBuffer.write (lock-free)", run: (n) => loop(n, () => plain.write(chunk)) },
+      bytesPerOp: 4096
+    })
+  }
 
   for (const [count, size, target] of [[64, 4096, 0.7], [1024, 64, 0.5]] as const) {
     const batch = Array.from({ length: count }, (_, i) => filled(size, i))

@@ -41,6 +41,9 @@ export * as ReplayBufferError from "./ReplayBufferError.js"
  * | an integer `n`                | `n` clamped into `[0, total]` (the seed) | `InvalidOffset` for `NaN`, fractions |
  * | `{ epoch, offset }`           | `offset`                                 | `EpochMismatch` (another epoch), `OffsetAhead` (`offset > total`), `InvalidOffset` |
  *
+ * With the `epoch` option, any start is refused with `EpochMismatch` when
+ * the buffer is another incarnation.
+ *
  * A start below `oldest` was evicted: under `onEvicted: "fail"` (the
  * default) `make` fails with `OffsetEvicted`; under `"clamp"` the first step
  * is a `Gap` and reading continues at `oldest`. The same holds whenever a

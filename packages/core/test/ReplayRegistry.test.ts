@@ -193,6 +193,60 @@ describe("ReplayRegistry", () => {
       }))
   })
 
+  describe("getOrCreate / adopt", () => {
+    it.scoped("getOrCreate returns the buffer held, or makes one within the limits", () =>
+      Effect.gen(function*() {
+        const registry = yield* ReplayRegistry.make({ maxBuffers: 2, defaultCapacity: 64 })
+        const made = yield* registry.getOrCreate("k", { capacity: 16 })
+        assert.strictEqual(made.capacity, 16)
+        assert.strictEqual(yield* registry.getOrCreate("k", { capacity: 32 }), made, "held: returned as it is")
+        assert.strictEqual(yield* ReplayRegistry.getOrCreate(registry, "j"), yield* registry.get("j"))
+        const full = yield* failureOf(registry.getOrCreate("l"))
+        assert.strictEqual(full._tag, "RegistryFull")
+        assert.strictEqual((yield* failureOf(registry.getOrCreate("a/b")))._tag, "InvalidKey")
+        assert.strictEqual((yield* failureOf(registry.getOrCreate("m", { capacity: 0 })))._tag, "InvalidCapacity")
+      }))
+
+    it.scoped("concurrent getOrCreate of one key: one buffer, made once", () =>
+      Effect.gen(function*() {
+        const registry = yield* ReplayRegistry.make()
+        const buffers = yield* Effect.all(Array.from({ length: 20 }, () => registry.getOrCreate("k")), {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(new Set(buffers).size, 1)
+        assert.strictEqual((yield* registry.list).length, 1)
+      }))
+
+    it.scoped("adopt holds a buffer made elsewhere: limits, get, removal after its end, remove ends it", () =>
+      Effect.gen(function*() {
+        const registry = yield* ReplayRegistry.make({ maxTotalBytes: 100, idleTimeout: "1 minute" })
+        const outside = yield* ReplayBuffer.make({ capacity: 60 })
+        yield* ReplayRegistry.adopt(registry, "outside", outside)
+        assert.strictEqual(yield* registry.get("outside"), outside)
+        assert.strictEqual(yield* registry.retainedBytes, 60)
+        assert.strictEqual((yield* failureOf(registry.adopt("outside", outside)))._tag, "BufferExists")
+        const big = yield* ReplayBuffer.make({ capacity: 41 })
+        assert.strictEqual((yield* failureOf(registry.adopt("big", big)))._tag, "RegistryFull")
+        assert.strictEqual((yield* failureOf(registry.adopt("..", big)))._tag, "InvalidKey")
+        // Removed idleTimeout after it ends, like a buffer the registry made.
+        yield* outside.end
+        yield* TestClock.adjust("1 minute")
+        assert.isFalse(yield* isHeld(registry, "outside"))
+        // remove ends an adopted buffer that is still running.
+        const running = yield* ReplayBuffer.make({ capacity: 10 })
+        yield* registry.adopt("running", running)
+        yield* registry.remove("running")
+        assert.isTrue(Option.isSome(yield* running.ended))
+      }))
+
+    it.effect("closing the registry ends adopted buffers too", () =>
+      Effect.gen(function*() {
+        const buffer = yield* ReplayBuffer.make({ capacity: 10 })
+        yield* Effect.scoped(Effect.flatMap(ReplayRegistry.make(), (registry) => registry.adopt("a", buffer)))
+        assert.isTrue(Option.isSome(yield* buffer.ended))
+      }))
+  })
+
   describe("options", () => {
     it.scoped("defaults", () =>
       Effect.gen(function*() {

@@ -9,6 +9,14 @@
 export * as ReplayClient from "./ReplayClient.js"
 
 /**
+ * The typed errors of `ReplayClient`. Each is a `Schema.TaggedError`, so it
+ * can be encoded and decoded.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayClientError from "./ReplayClientError.js"
+
+/**
  * HTTP transports for the buffers of a `ReplayRegistry`: server-sent events
  * that a stock `EventSource` resumes, WebSocket with binary frames that carry
  * their offset, plain and long-poll GET, and JSON metadata — the wire

@@ -1,4 +1,6 @@
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Command from "@effect/platform/Command"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -6,7 +8,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBufferError } from "@scrollback/core"
 import { ReplayRegistry } from "@scrollback/core"
-import { ReplayHttp } from "@scrollback/platform"
+import { ReplayHttp, ReplayProcess } from "@scrollback/platform"
 import { Context, Deferred, Effect, Fiber, Layer, Stream } from "effect"
 import * as Http from "node:http"
 import {
@@ -206,6 +208,28 @@ describe("ReplayHttp SSE", () => {
       assert.deepStrictEqual(JSON.parse(collected.end!.data), { status: "failed", reason: "exit code 3", exitCode: 3 })
       assert.strictEqual(collected.end!.id, `${buffer.epoch}:4`)
     }))
+
+  it.scopedLive("registry.adopt serves a ReplayProcess.run buffer: byte-exact, with its exit status", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      // CR, a bare \r and every byte value, then exit code 7.
+      const script = "process.stdout.write('line 1\\r\\nprogress 50%\\rprogress 100%\\n');" +
+        "process.stdout.write(Buffer.from(Array.from({ length: 256 }, (_, i) => i)), () => process.exit(7))"
+      const buffer = yield* ReplayProcess.run(Command.make(process.execPath, "-e", script))
+      yield* server.registry.adopt("job", buffer)
+      const collected = yield* collectSse(yield* sse(`${server.base}/scrollback/job/sse`))
+      const expected = concatBytes([
+        bytes("line 1\r\nprogress 50%\rprogress 100%\n"),
+        Uint8Array.from({ length: 256 }, (_, i) => i)
+      ])
+      assert.deepStrictEqual(collected.bytes, expected)
+      assert.deepStrictEqual(JSON.parse(collected.end!.data), {
+        status: "failed",
+        reason: "exited with code 7",
+        exitCode: 7
+      })
+      assert.strictEqual(collected.end!.id, `${buffer.epoch}:${expected.length}`)
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("sends a : ping comment when nothing was sent for keepAlive", () =>
     Effect.gen(function*() {

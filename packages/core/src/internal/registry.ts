@@ -186,10 +186,10 @@ class ReplayRegistryImpl implements Api.ReplayRegistry {
           : Effect.fail(new BufferExists({ key }))
       }
       const { maxBuffers, maxTotalBytes } = this.limits
-      if (HashMap.size(state.held) >= maxBuffers) {
-        return Effect.fail(new RegistryFull({ reason: "buffers", limit: maxBuffers }))
-      }
       return Effect.flatMap(made, (made) => {
+        if (HashMap.size(state.held) >= maxBuffers) {
+          return Effect.fail(new RegistryFull({ reason: "buffers", limit: maxBuffers }))
+        }
         if (state.bytes + made.capacity > maxTotalBytes) {
           return Effect.fail(new RegistryFull({ reason: "bytes", limit: maxTotalBytes, requested: made.capacity }))
         }
