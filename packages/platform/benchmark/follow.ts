@@ -339,7 +339,7 @@ const memory = async () => {
   )
   line(
     "memory per idle follower without a Stream (a loop in a fiber), minus the fiber",
-    "cursor loop: unsafeRead + awaitData (not a public API), minus the fiber",
+    "cursor loop: ReplayCursor.next (no Stream), minus the fiber",
     m.streamless - m.fiber,
     "PubSub.subscribe + Queue.takeBetween loop, minus the fiber",
     m.pubsubTake - m.fiber,

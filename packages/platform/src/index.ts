@@ -27,6 +27,16 @@ export * as ReplayClientError from "./ReplayClientError.js"
 export * as ReplayHttp from "./ReplayHttp.js"
 
 /**
+ * The errors the HTTP transports answer with, besides the core's and the
+ * registry's. Each is a `Schema.TaggedError`: the server encodes it into the
+ * JSON body of a refusal (`ReplayProtocol.ErrorBody`) and the client decodes
+ * it back.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayHttpError from "./ReplayHttpError.js"
+
+/**
  * Process capture with `@effect/platform`'s `Command`: a child process's
  * stdout and stderr, merged in arrival order, written into a `ReplayBuffer`
  * that ends with the process's exit status.
@@ -34,6 +44,25 @@ export * as ReplayHttp from "./ReplayHttp.js"
  * @since 0.1.0
  */
 export * as ReplayProcess from "./ReplayProcess.js"
+
+/**
+ * The wire protocol of scrollback's HTTP transports, as Schemas shared by the
+ * server (`ReplayHttp`, and the Node fan-out in `@scrollback/platform-node`)
+ * and the client (`ReplayClient`): resume positions (`EPOCH:OFFSET`), the
+ * query parameters, the hello, gap, end and info messages, WebSocket text
+ * messages and binary frames, and the JSON body of a refusal, whose error is
+ * encoded with the error classes' own schemas.
+ *
+ * | message | SSE | WebSocket |
+ * |---------|-----|-----------|
+ * | hello   | `event: hello`, `id: EPOCH:START`, data {@link Hello} | text `{"type":"hello",…}` |
+ * | bytes   | default event, `id: EPOCH:NEXT`, data base64 | binary: 8-byte big-endian offset, then the bytes |
+ * | gap     | `event: gap`, `id: EPOCH:OLDEST`, data {@link Gap} | text `{"type":"gap",…}` |
+ * | end     | `event: end`, `id: EPOCH:TOTAL`, data {@link End} | text `{"type":"end",…}`, then close 1000 |
+ *
+ * @since 0.1.0
+ */
+export * as ReplayProtocol from "./ReplayProtocol.js"
 
 /**
  * Writing a `Stream` of bytes into a `ReplayBuffer`: a `Sink` that turns each
