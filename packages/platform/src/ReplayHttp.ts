@@ -15,9 +15,9 @@ import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/httpApp.js"
+import type { Denied } from "./ReplayHttpError.js"
 
 /**
  * The default path prefix: `/scrollback`.
@@ -164,19 +164,6 @@ export interface AuthorizationRequest {
 }
 
 /**
- * The authorization hook refused a request: the response has this `status`
- * (an HTTP status from 400 to 599, typically `401` or `403`; anything else
- * is sent as `403`) and a JSON body with `_tag: "Denied"` and the message.
- *
- * @since 0.1.0
- * @category errors
- */
-export class Denied extends Schema.TaggedError<Denied>("@scrollback/platform/Denied")("Denied", {
-  status: Schema.Number,
-  message: Schema.String
-}) {}
-
-/**
  * The authorization hook, a service users supply. It runs for every request
  * after the path and parameters were parsed and before the buffer is looked
  * up (so a refused client cannot learn which keys exist). Without it in the
@@ -206,7 +193,7 @@ export const Authorization: Context.Tag<Authorization, Authorization> = internal
  * const TokenAuth = ReplayHttp.layerAuthorization(({ request }) =>
  *   request.headers["authorization"] === "Bearer let-me-in"
  *     ? Effect.void
- *     : Effect.fail(new ReplayHttp.Denied({ status: 401, message: "a bearer token is required" }))
+ *     : Effect.fail(new ReplayHttpError.Denied({ status: 401, message: "a bearer token is required" }))
  * )
  * ```
  *

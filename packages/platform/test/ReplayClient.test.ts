@@ -10,6 +10,7 @@ import * as ReplayRegistryError from "@scrollback/core/ReplayRegistryError"
 import * as ReplayClient from "@scrollback/platform/ReplayClient"
 import * as ReplayClientError from "@scrollback/platform/ReplayClientError"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
+import * as ReplayHttpError from "@scrollback/platform/ReplayHttpError"
 import type * as ReplayStream from "@scrollback/platform/ReplayStream"
 import {
   Cause,
@@ -464,7 +465,7 @@ describe("ReplayClient", () => {
 
         const locked = yield* startServer(
           0,
-          ReplayHttp.layerAuthorization(() => Effect.fail(new ReplayHttp.Denied({ status: 401, message: "no" })))
+          ReplayHttp.layerAuthorization(() => Effect.fail(new ReplayHttpError.Denied({ status: 401, message: "no" })))
         )
         const denied = failureOf(yield* Effect.exit(collect(ReplayClient.follow(locked.url("k")))))
         assert.instanceOf(denied, ReplayClientError.HttpStatusError)

@@ -8,7 +8,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBufferError } from "@scrollback/core"
 import { ReplayRegistry } from "@scrollback/core"
-import { ReplayHttp, ReplayProcess } from "@scrollback/platform"
+import { ReplayHttp, ReplayHttpError, ReplayProcess } from "@scrollback/platform"
 import { Context, Deferred, Effect, Fiber, Layer, Stream } from "effect"
 import * as Http from "node:http"
 import {
@@ -167,11 +167,9 @@ describe("ReplayHttp SSE", () => {
       assert.strictEqual(text(collected.bytes), "mnopqrst")
       const failed = yield* request(`${server.base}/scrollback/evict/sse?offset=2&onEvicted=fail`)
       assert.strictEqual(failed.status, 410)
-      assert.deepStrictEqual(json(failed).error, {
-        _tag: "OffsetEvicted",
-        message: "offset 2 was evicted; the oldest retained offset is 12",
-        requested: 2,
-        oldest: 12
+      assert.deepStrictEqual(json(failed), {
+        error: { _tag: "OffsetEvicted", requested: 2, oldest: 12 },
+        message: "offset 2 was evicted; the oldest retained offset is 12"
       })
     }))
 
@@ -269,7 +267,8 @@ describe("ReplayHttp SSE", () => {
         assert.strictEqual(result.status, 400, path)
         assert.strictEqual(result.headers["content-type"], "application/json", path)
         assert.strictEqual(json(result).error._tag, "BadRequest", path)
-        assert.isString(json(result).error.message, path)
+        assert.isString(json(result).error.name, path)
+        assert.isString(json(result).message, path)
       }
     }))
 
@@ -352,14 +351,17 @@ describe("ReplayHttp SSE", () => {
             seen.push(`${transport}:${key}`)
             return request.headers["authorization"] === "Bearer ok"
               ? Effect.void
-              : Effect.fail(new ReplayHttp.Denied({ status: 401, message: "token required" }))
+              : Effect.fail(new ReplayHttpError.Denied({ status: 401, message: "token required" }))
           }
         }
       })
       yield* server.create("secret")
       const denied = yield* request(`${server.base}/scrollback/secret/sse`)
       assert.strictEqual(denied.status, 401)
-      assert.deepStrictEqual(json(denied).error, { _tag: "Denied", message: "token required" })
+      assert.deepStrictEqual(json(denied), {
+        error: { _tag: "Denied", status: 401, message: "token required" },
+        message: "token required"
+      })
       const unknownDenied = yield* request(`${server.base}/scrollback/unknown/info`)
       assert.strictEqual(unknownDenied.status, 401, "a refused client cannot probe which keys exist")
       const ok = yield* request(`${server.base}/scrollback/secret/info`, { headers: { authorization: "Bearer ok" } })
@@ -370,7 +372,7 @@ describe("ReplayHttp SSE", () => {
       assert.strictEqual(get.status, 401)
       assert.deepStrictEqual(seen, ["sse:secret", "info:unknown", "info:secret", "list:undefined", "get:secret"])
       const forbidden = yield* serve({
-        authorization: { authorize: () => Effect.fail(new ReplayHttp.Denied({ status: 403, message: "no" })) }
+        authorization: { authorize: () => Effect.fail(new ReplayHttpError.Denied({ status: 403, message: "no" })) }
       })
       assert.strictEqual((yield* request(`${forbidden.base}/scrollback/`)).status, 403)
     }))
@@ -554,7 +556,7 @@ describe("ReplayHttp composition", () => {
           Layer.provide(
             ReplayHttp.layerAuthorization(({ transport }) =>
               transport === "list"
-                ? Effect.fail(new ReplayHttp.Denied({ status: 403, message: "no listing" }))
+                ? Effect.fail(new ReplayHttpError.Denied({ status: 403, message: "no listing" }))
                 : Effect.void
             )
           ),

@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Api from "../ReplayHttp.js"
+import * as HttpError from "../ReplayHttpError.js"
 import type * as ReplayStream from "../ReplayStream.js"
 import { badRequest, endStateOf, infoJson, Reject, stateOf } from "./httpShared.js"
 import { Slots } from "./httpSlots.js"
@@ -45,7 +46,7 @@ export const authorizationTag = Context.GenericTag<Api.Authorization>("@scrollba
 
 /** @internal */
 export const layerAuthorization = (
-  authorize: (request: Api.AuthorizationRequest) => Effect.Effect<void, Api.Denied>
+  authorize: (request: Api.AuthorizationRequest) => Effect.Effect<void, HttpError.Denied>
 ): Layer.Layer<Api.Authorization> => Layer.succeed(authorizationTag, { authorize })
 
 /** @internal */
@@ -123,16 +124,14 @@ const INTEGER = /^-?[0-9]+$/
 const EPOCH = /^[0-9a-f]{16}$/
 
 const parseInteger = (name: string, raw: string): number | Reject => {
-  if (!INTEGER.test(raw)) return badRequest(`${name} must be a decimal integer, got ${JSON.stringify(raw)}`, { name })
+  if (!INTEGER.test(raw)) return badRequest(name, `${name} must be a decimal integer, got ${JSON.stringify(raw)}`)
   const n = Number(raw)
-  if (!Number.isSafeInteger(n)) return badRequest(`${name} is out of range: ${raw}`, { name })
+  if (!Number.isSafeInteger(n)) return badRequest(name, `${name} is out of range: ${raw}`)
   return n
 }
 
 const parseEpoch = (raw: string): string | Reject =>
-  EPOCH.test(raw) ? raw : badRequest(`epoch must be 16 lowercase hex digits, got ${JSON.stringify(raw)}`, {
-    name: "epoch"
-  })
+  EPOCH.test(raw) ? raw : badRequest("epoch", `epoch must be 16 lowercase hex digits, got ${JSON.stringify(raw)}`)
 
 interface Position {
   readonly epoch: string | undefined
@@ -145,8 +144,8 @@ const parseResumeId = (raw: string): Position | Reject => {
   const offset = colon === -1 ? undefined : parseInteger("Last-Event-ID", raw.slice(colon + 1))
   if (epoch === undefined || !EPOCH.test(epoch) || offset === undefined || offset instanceof Reject || offset < 0) {
     return badRequest(
-      `Last-Event-ID must be EPOCH:OFFSET (16 lowercase hex digits, a decimal offset), got ${JSON.stringify(raw)}`,
-      { name: "Last-Event-ID" }
+      "Last-Event-ID",
+      `Last-Event-ID must be EPOCH:OFFSET (16 lowercase hex digits, a decimal offset), got ${JSON.stringify(raw)}`
     )
   }
   return { epoch, offset }
@@ -166,7 +165,7 @@ const parseOnEvicted = (query: URLSearchParams): ReplayStream.OnEvicted | Reject
   const raw = query.get("onEvicted")
   if (raw === null || raw === "clamp") return "clamp"
   if (raw === "fail") return "fail"
-  return badRequest(`onEvicted must be "clamp" or "fail", got ${JSON.stringify(raw)}`, { name: "onEvicted" })
+  return badRequest("onEvicted", `onEvicted must be "clamp" or "fail", got ${JSON.stringify(raw)}`)
 }
 
 /**
@@ -194,7 +193,7 @@ type Route =
   | { readonly _tag: "Buffer"; readonly key: string; readonly endpoint: "get" | "sse" | "ws" | "info" }
   | { readonly _tag: "NotFound" }
 
-const notFound = (path: string) => new Reject(404, "NotFound", `no endpoint at ${path}`)
+const notFound = (path: string) => new Reject(new HttpError.NotFound({ path }))
 
 const route = (prefix: string, path: string): Route | Reject => {
   if (path === prefix || path === prefix + "/") return { _tag: "List" }
@@ -211,10 +210,10 @@ const route = (prefix: string, path: string): Route | Reject => {
   try {
     key = decodeURIComponent(parts[0])
   } catch {
-    return badRequest("the key is not valid percent-encoding", { name: "key" })
+    return badRequest("key", "the key is not valid percent-encoding")
   }
   if (!ReplayRegistry.isValidKey(key)) {
-    return badRequest(`a key is 1 to 128 characters of [A-Za-z0-9._~-], got ${JSON.stringify(key)}`, { name: "key" })
+    return badRequest("key", `a key is 1 to 128 characters of [A-Za-z0-9._~-], got ${JSON.stringify(key)}`)
   }
   return { _tag: "Buffer", key, endpoint }
 }
@@ -250,19 +249,19 @@ const WS_KEY = /^[+/0-9A-Za-z]{22}==$/
  */
 const checkHandshake = (request: HttpServerRequest.HttpServerRequest): void | Reject => {
   if ((headerOf(request, "upgrade") ?? "").toLowerCase() !== "websocket") {
-    return badRequest("this endpoint needs a WebSocket upgrade", { name: "upgrade" })
+    return badRequest("upgrade", "this endpoint needs a WebSocket upgrade")
   }
   const connection = (headerOf(request, "connection") ?? "").toLowerCase().split(",").map((token) => token.trim())
   if (!connection.includes("upgrade")) {
-    return badRequest("a WebSocket upgrade needs the header Connection: Upgrade", { name: "connection" })
+    return badRequest("connection", "a WebSocket upgrade needs the header Connection: Upgrade")
   }
   const key = headerOf(request, "sec-websocket-key")
   if (key === undefined || !WS_KEY.test(key)) {
-    return badRequest("missing or invalid Sec-WebSocket-Key header", { name: "sec-websocket-key" })
+    return badRequest("sec-websocket-key", "missing or invalid Sec-WebSocket-Key header")
   }
   const version = headerOf(request, "sec-websocket-version")
   if (version !== "13" && version !== "8") {
-    return badRequest("missing or invalid Sec-WebSocket-Version header (13 or 8)", { name: "sec-websocket-version" })
+    return badRequest("sec-websocket-version", "missing or invalid Sec-WebSocket-Version header (13 or 8)")
   }
 }
 
@@ -285,21 +284,16 @@ export const httpApp = (
       const taken = slots.unsafeTake(buffer)
       if (taken === "server") {
         return Effect.fail(
-          new Reject(503, "TooManyConnections", `the server holds its limit of ${config.maxConnections} connections`, {
-            scope: "server",
-            limit: config.maxConnections
-          }, { "retry-after": "1" })
+          new Reject(new HttpError.TooManyConnections({ scope: "server", limit: config.maxConnections }), {
+            "retry-after": "1"
+          })
         )
       }
       if (taken === "buffer") {
         return Effect.fail(
-          new Reject(
-            429,
-            "TooManyConnections",
-            `the buffer ${JSON.stringify(key)} has its limit of ${config.maxConnectionsPerBuffer} connections`,
-            { scope: "buffer", limit: config.maxConnectionsPerBuffer },
-            { "retry-after": "1" }
-          )
+          new Reject(new HttpError.TooManyConnections({ scope: "buffer", limit: config.maxConnectionsPerBuffer }), {
+            "retry-after": "1"
+          })
         )
       }
       return Effect.as(Effect.addFinalizer(() => Effect.sync(taken)), taken)
@@ -314,21 +308,14 @@ export const httpApp = (
       Effect.serviceOption(authorizationTag),
       (authorization) =>
         Option.isNone(authorization) ? Effect.void : authorization.value.authorize({ key, transport, request }).pipe(
-          Effect.mapError((denied) => {
-            const status = Number.isInteger(denied.status) && denied.status >= 400 && denied.status <= 599
-              ? denied.status
-              : 403
-            return new Reject(status, "Denied", denied.message)
-          })
+          Effect.mapError((denied) => new Reject(denied))
         )
     )
 
   const lookup = (key: string): Effect.Effect<ReplayBuffer.ReplayBuffer, Reject, ReplayRegistry.ReplayRegistry> =>
     Effect.flatMap(ReplayRegistry.ReplayRegistry, (registry) => registry.get(key)).pipe(
       Effect.mapError((error) =>
-        error._tag === "BufferNotFound"
-          ? new Reject(404, "BufferNotFound", error.message, { key })
-          : unavailable(error.message)
+        error._tag === "BufferNotFound" ? new Reject(error) : new Reject(error, { "retry-after": "1" })
       )
     )
 
@@ -350,7 +337,7 @@ export const httpApp = (
     Effect.gen(function*() {
       yield* authorize(request, undefined, "list")
       const registry = yield* ReplayRegistry.ReplayRegistry
-      const entries = yield* Effect.mapError(registry.list, (error) => unavailable(error.message))
+      const entries = yield* Effect.mapError(registry.list, (error) => new Reject(error, { "retry-after": "1" }))
       const buffers = yield* Effect.forEach(entries, (entry) =>
         Effect.map(infoJson(entry.key, entry.buffer), (info) => ({ ...info, createdAt: entry.createdAt })))
       return HttpServerResponse.unsafeJson({ buffers }, { headers: { "cache-control": "no-store" } })
@@ -371,18 +358,15 @@ export const httpApp = (
       const policy = yield* orReject(parseOnEvicted(query))
       const rawLimit = query.get("limit")
       const limit = rawLimit === null ? config.defaultLimit : yield* orReject(parseInteger("limit", rawLimit))
-      if (limit < 1) return yield* Effect.fail(badRequest(`limit must be at least 1, got ${limit}`, { name: "limit" }))
+      if (limit < 1) return yield* Effect.fail(badRequest("limit", `limit must be at least 1, got ${limit}`))
       if (limit > config.maxLimit) {
         return yield* Effect.fail(
-          new Reject(413, "LimitTooLarge", `limit ${limit} is above the maximum ${config.maxLimit}`, {
-            limit,
-            max: config.maxLimit
-          })
+          new Reject(new HttpError.LimitTooLarge({ limit, max: config.maxLimit }))
         )
       }
       const rawWait = query.get("wait")
       const wait = rawWait === null ? 0 : yield* orReject(parseInteger("wait", rawWait))
-      if (wait < 0) return yield* Effect.fail(badRequest(`wait must not be negative, got ${wait}`, { name: "wait" }))
+      if (wait < 0) return yield* Effect.fail(badRequest("wait", `wait must not be negative, got ${wait}`))
       const waitMillis = Math.min(wait, config.longPollMaxWaitMillis)
 
       yield* authorize(request, key, "get")
@@ -466,9 +450,7 @@ export const httpApp = (
     Effect.gen(function*() {
       if (!originAllowed(config.allowedOrigins, request)) {
         return yield* Effect.fail(
-          new Reject(403, "OriginNotAllowed", `the origin ${request.headers["origin"]} may not open a WebSocket here`, {
-            origin: request.headers["origin"]
-          })
+          new Reject(new HttpError.OriginNotAllowed({ origin: request.headers["origin"] ?? "" }))
         )
       }
       yield* orReject(checkHandshake(request))
@@ -505,14 +487,14 @@ export const httpApp = (
     try {
       url = new URL(request.url, "http://localhost")
     } catch {
-      return Effect.fail(badRequest("the request URL cannot be parsed"))
+      return Effect.fail(badRequest("url", "the request URL cannot be parsed"))
     }
     const target = route(config.prefix, url.pathname)
     if (target instanceof Reject) return Effect.fail(target)
     if (target._tag === "NotFound") return Effect.fail(notFound(url.pathname))
     if (request.method !== "GET") {
       return Effect.fail(
-        new Reject(405, "MethodNotAllowed", `only GET is allowed, got ${request.method}`, {}, { allow: "GET" })
+        new Reject(new HttpError.MethodNotAllowed({ method: request.method }), { allow: "GET" })
       )
     }
     if (target._tag === "List") return list(request)
@@ -536,22 +518,9 @@ export const httpApp = (
   )
 }
 
-/** A refusal for a storage that cannot answer now: `503` with `Retry-After`. */
-const unavailable = (message: string) => new Reject(503, "StorageUnavailable", message, {}, { "retry-after": "1" })
-
 /** The status of each reason a cursor cannot start. */
-const startRefusal = (error: ReplayCursor.StartError): Reject => {
-  switch (error._tag) {
-    case "InvalidOffset":
-      return badRequest(error.message, { name: "offset" })
-    case "OffsetEvicted":
-      return new Reject(410, "OffsetEvicted", error.message, { requested: error.requested, oldest: error.oldest })
-    case "EpochMismatch":
-      return new Reject(409, "EpochMismatch", error.message, { expected: error.expected, actual: error.actual })
-    case "OffsetAhead":
-      return new Reject(409, "OffsetAhead", error.message, { requested: error.requested, total: error.total })
-  }
-}
+const startRefusal = (error: ReplayCursor.StartError): Reject =>
+  error._tag === "InvalidOffset" ? badRequest("offset", error.message) : new Reject(error)
 
 const concat = (chunks: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
   // Views of storage that never changes: one chunk goes out as is.

@@ -180,7 +180,7 @@ export const runSession = (
   Effect.flatMap(
     Effect.mapError(
       request.upgrade,
-      (error) => badRequest(`this endpoint needs a WebSocket upgrade: ${error.message}`, { name: "upgrade" })
+      (error) => badRequest("upgrade", `this endpoint needs a WebSocket upgrade: ${error.message}`)
     ),
     (socket) => session(request, socket, plan, maxBacklogBytes)
   )
