@@ -208,7 +208,8 @@ export const make: (
  * @since 0.1.0
  * @category layers
  */
-export const layer: (options?: Options) => Layer.Layer<RedisStore, InvalidStoreOptions | StorageUnavailable> = internal.layer
+export const layer: (options?: Options) => Layer.Layer<RedisStore, InvalidStoreOptions | StorageUnavailable> =
+  internal.layer
 
 /**
  * The options read from the environment, each with its default:

@@ -133,7 +133,9 @@ const normalize = (exit: Exit.Exit<void, ProducerFailed>): Exit.Exit<void, Produ
   const defect = Cause.dieOption(exit.cause)
   if (Option.isSome(defect)) {
     const value = defect.value
-    return Exit.fail(new ProducerFailed({ reason: `defect: ${value instanceof Error ? value.message : String(value)}` }))
+    return Exit.fail(
+      new ProducerFailed({ reason: `defect: ${value instanceof Error ? value.message : String(value)}` })
+    )
   }
   return Exit.fail(new ProducerFailed({ reason: "interrupted" }))
 }
@@ -277,8 +279,7 @@ const makeHandle = (
         Effect.retry({ while: isConnectionFailure, schedule: Schedule.spaced(Duration.millis(50)) }),
         Effect.timeoutFail({
           duration: Duration.millis(options.commandTimeoutMs),
-          onTimeout: () =>
-            new StorageUnavailable({ reason: `append: no reply within ${options.commandTimeoutMs} ms` })
+          onTimeout: () => new StorageUnavailable({ reason: `append: no reply within ${options.commandTimeoutMs} ms` })
         }),
         Effect.flatMap((reply): Effect.Effect<ReadonlyArray<Appended>, WriteError> => {
           switch (str(reply[0])) {
@@ -385,7 +386,8 @@ const makeHandle = (
         }
         const reply = yield* store.call(
           "end",
-          (c) => c.sbEnd(keys.meta, keys.log, keys.tail, meta.epoch, kind, reason, code, keys.channel)
+          (c) =>
+            c.sbEnd(keys.meta, keys.log, keys.tail, meta.epoch, kind, reason, code, keys.channel)
         )
         switch (str(reply[0])) {
           case "ENDED":
@@ -401,7 +403,8 @@ const makeHandle = (
       })
 
     const reapLapsedWriter = Effect.gen(function*() {
-      const reply = yield* store.call("reap", (c) => c.sbReap(keys.meta, keys.log, keys.tail, meta.epoch, keys.channel))
+      const reply = yield* store.call("reap", (c) =>
+        c.sbReap(keys.meta, keys.log, keys.tail, meta.epoch, keys.channel))
       switch (str(reply[0])) {
         case "ENDED":
           return true
@@ -581,7 +584,9 @@ const makeHandle = (
               return
             }
             if (r.next < r.total) continue
-            if (reap && Option.isNone(r.ended) && Option.isSome(r.lease) && r.lease.value.expiresAt <= r.lease.value.now) {
+            if (
+              reap && Option.isNone(r.ended) && Option.isSome(r.lease) && r.lease.value.expiresAt <= r.lease.value.now
+            ) {
               if (yield* reapLapsedWriter) continue
             }
             return

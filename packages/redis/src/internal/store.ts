@@ -39,7 +39,6 @@ export type Options = Api.Options
 /** @internal */
 export type ResolvedOptions = Api.ResolvedOptions
 
-
 type Reply = ReadonlyArray<unknown>
 
 /** The scripts, as ioredis custom commands (EVALSHA, falling back to EVAL after a restart). @internal */
@@ -73,7 +72,6 @@ export interface StoreImpl extends RedisStore {
   readonly call: <A>(what: string, f: (commands: ScriptCommands) => Promise<A>) => Effect.Effect<A, StorageUnavailable>
   readonly subscribe: (channel: string, subscriber: Subscriber) => Effect.Effect<void, never, Scope.Scope>
 }
-
 
 /** @internal */
 export const tag = Context.GenericTag<RedisStore>("@scrollback/redis/RedisStore")
@@ -112,9 +110,15 @@ export const resolveOptions = (options: Options = {}): Effect.Effect<ResolvedOpt
     }
     const leaseMs = yield* positiveInt("leaseMs", options.leaseMs, DEFAULT_LEASE_MS)
     if (leaseMs < 3) return yield* new InvalidStoreOptions({ option: "leaseMs", value: leaseMs })
-    const commandTimeoutMs = yield* positiveInt("commandTimeoutMs", options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS)
+    const commandTimeoutMs = yield* positiveInt(
+      "commandTimeoutMs",
+      options.commandTimeoutMs,
+      DEFAULT_COMMAND_TIMEOUT_MS
+    )
     const dedupTtlMs = yield* positiveInt("dedupTtlMs", options.dedupTtlMs, DEFAULT_DEDUP_TTL_MS)
-    if (dedupTtlMs < commandTimeoutMs) return yield* new InvalidStoreOptions({ option: "dedupTtlMs", value: dedupTtlMs })
+    if (dedupTtlMs < commandTimeoutMs) {
+      return yield* new InvalidStoreOptions({ option: "dedupTtlMs", value: dedupTtlMs })
+    }
     return {
       url: options.url ?? DEFAULT_URL,
       keyPrefix,
@@ -216,7 +220,7 @@ export const make = (
     const channels = new Map<string, Set<Subscriber>>()
     subscriber.on("smessage", (channel: string, message: string) => {
       const set = channels.get(channel)
-      if (set !== undefined) for (const s of set) s.onMessage(message)
+      if (set !== undefined) { for (const s of set) s.onMessage(message) }
     })
     // The first "ready" came before this listener: every later one is a reconnect. Make sure every
     // channel is subscribed, then let every tail re-pull (a wake-up published meanwhile is lost).

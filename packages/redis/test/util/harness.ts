@@ -1,5 +1,5 @@
-import { Effect, Exit } from "effect"
 import type { ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import { Effect, Exit } from "effect"
 import type { RedisLog } from "../../src/index.js"
 import { logKeys } from "../../src/internal/keys.js"
 import { concat } from "./bytes.js"

@@ -5,14 +5,14 @@
  * with SIGKILL, or frozen with SIGSTOP to play a server that stopped
  * answering.
  */
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import { Redis } from "ioredis"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect } from "effect"
-import type { Scope } from "effect"
-import { Redis } from "ioredis"
 
 export interface StartOptions {
   /** `"aof"`: append-only file with `appendfsync always`; `"none"` (default): nothing survives a restart. */
