@@ -241,6 +241,9 @@ export const make = (
         })
       )
 
+    // Subscribed before the tail's first pull: a wake-up published after that pull is never missed. If the
+    // subscription cannot be confirmed (Redis away), the tail still starts; its safety poll covers the gap.
+    const confirmed = new Map<string, Promise<unknown>>()
     const subscribe = (channel: string, s: Subscriber) =>
       Effect.acquireRelease(
         Effect.sync(() => {
@@ -248,9 +251,10 @@ export const make = (
           if (set === undefined) {
             set = new Set()
             channels.set(channel, set)
-            subscriber.ssubscribe(channel).catch(() => {})
+            confirmed.set(channel, subscriber.ssubscribe(channel).catch(() => {}))
           }
           set.add(s)
+          return confirmed.get(channel)!
         }),
         () =>
           Effect.sync(() => {
@@ -259,9 +263,14 @@ export const make = (
             set.delete(s)
             if (set.size === 0) {
               channels.delete(channel)
+              confirmed.delete(channel)
               subscriber.sunsubscribe(channel).catch(() => {})
             }
           })
+      ).pipe(
+        Effect.flatMap((pending) =>
+          Effect.promise(() => pending).pipe(Effect.timeout(Duration.millis(timeoutMs)), Effect.ignore)
+        )
       )
 
     const store: StoreImpl = {
