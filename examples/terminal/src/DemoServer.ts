@@ -222,13 +222,17 @@ export const make = (
       }
 
     const config = { prefix: PREFIX, key, command: commandLine }
+    // The demo listens on 127.0.0.1 only: whoever can reach it may watch.
+    const http = yield* Effect.orDie(ReplayHttp.make({ ...options.http, prefix: PREFIX }))
+    const replay = yield* ReplayHttp.toHttpApp.pipe(
+      Effect.provideService(ReplayHttp.ReplayHttp, http),
+      Effect.provideService(ReplayRegistry.ReplayRegistry, registry),
+      Effect.provideService(ReplayHttp.Authorization, { authorize: () => Effect.void })
+    )
     const app = HttpRouter.fromIterable([
       ...pages,
       HttpRouter.makeRoute("GET", "/demo.json", Effect.succeed(HttpServerResponse.unsafeJson(config)))
-    ]).pipe(
-      HttpRouter.mountApp(PREFIX, ReplayHttp.httpApp({ ...options.http, prefix: PREFIX }), { includePrefix: true }),
-      Effect.provideService(ReplayRegistry.ReplayRegistry, registry)
-    )
+    ]).pipe(HttpRouter.mountApp(PREFIX, replay, { includePrefix: true }))
 
     // Listen first: a taken port fails the start before the producer runs. Served through layers so
     // the handlers (open SSE and WebSocket sessions) are interrupted before the server closes:

@@ -2,7 +2,23 @@
  * HTTP transports for the buffers of a `ReplayRegistry`: server-sent events
  * that a stock `EventSource` resumes, WebSocket with binary frames that carry
  * their offset, plain and long-poll GET, and JSON metadata — the wire
- * protocol v1 described in the package README ("Serving buffers over HTTP").
+ * protocol of `ReplayProtocol`, described in the package README ("Serving
+ * buffers over HTTP").
+ *
+ * Three parts:
+ *
+ * - the `ReplayHttp` service: the checked options and the connection limits
+ *   (made with {@link make} / {@link layer}, which fail with
+ *   `InvalidHttpOptions` on a bad option);
+ * - {@link routes}: the endpoints on an `HttpLayerRouter`, with their path,
+ *   query and headers decoded by `ReplayProtocol`'s schemas;
+ * - {@link Authorization}: a required service — serving without deciding
+ *   who may read does not compile ({@link layerAllowAll} is the explicit
+ *   way to allow everyone).
+ *
+ * On Node, `@scrollback/platform-node` serves the same endpoints with bounded
+ * socket backlogs, WebSocket pings and a fan-out writer that needs no fiber
+ * per connection.
  *
  * @since 0.1.0
  */
@@ -10,14 +26,32 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import type * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as internal from "./internal/httpApp.js"
-import type { Denied } from "./ReplayHttpError.js"
+import * as internal from "./internal/http/service.js"
+import type { Denied, InvalidHttpOptions } from "./ReplayHttpError.js"
+import type * as ReplayProtocol from "./ReplayProtocol.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = internal.TypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
 
 /**
  * The default path prefix: `/scrollback`.
@@ -37,8 +71,8 @@ export const DEFAULT_PREFIX: string = internal.DEFAULT_PREFIX
 export const DEFAULT_MAX_CONNECTIONS: number = internal.DEFAULT_MAX_CONNECTIONS
 
 /**
- * The default bound on streaming connections per buffer key: 1,000. Over it,
- * new ones get `429`.
+ * The default bound on streaming connections per buffer: 1,000. Over it, new
+ * ones get `429`.
  *
  * @since 0.1.0
  * @category constants
@@ -89,13 +123,42 @@ export const DEFAULT_LIMIT: number = internal.DEFAULT_LIMIT
 export const DEFAULT_MAX_LIMIT: number = internal.DEFAULT_MAX_LIMIT
 
 /**
- * The default bound on a WebSocket's unsent bytes: 4 MiB (4,194,304 bytes).
- * Past it the connection is closed with `4429`.
+ * The default bound on a connection's unsent bytes: 4 MiB (4,194,304 bytes).
+ * Past it a WebSocket is closed with `4429` and an SSE response is ended
+ * (the client resumes by offset), where the runtime exposes the backlog
+ * (`@scrollback/platform-node`).
  *
  * @since 0.1.0
  * @category constants
  */
-export const DEFAULT_WS_MAX_BACKLOG_BYTES: number = internal.DEFAULT_WS_MAX_BACKLOG_BYTES
+export const DEFAULT_MAX_BACKLOG_BYTES: number = internal.DEFAULT_MAX_BACKLOG_BYTES
+
+/**
+ * The default bound on one WebSocket message from a client: 4 KiB. A larger
+ * one closes the connection with `1009`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_WS_MAX_MESSAGE_BYTES: number = internal.DEFAULT_WS_MAX_MESSAGE_BYTES
+
+/**
+ * The default bound on what a WebSocket client may send over time: 16 KiB
+ * per second, with bursts of up to 64 KiB (a token bucket; control frames
+ * such as pings count too). Past it the connection is closed with `1008`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_WS_INBOUND_BYTES_PER_SECOND: number = internal.DEFAULT_WS_INBOUND_BYTES_PER_SECOND
+
+/**
+ * The default burst of the inbound token bucket: 64 KiB.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_WS_INBOUND_BURST_BYTES: number = internal.DEFAULT_WS_INBOUND_BURST_BYTES
 
 /**
  * Which browser origins may open a WebSocket: a list of exact origins
@@ -109,8 +172,9 @@ export const DEFAULT_WS_MAX_BACKLOG_BYTES: number = internal.DEFAULT_WS_MAX_BACK
 export type AllowedOrigins = ReadonlyArray<string> | "same-origin" | "*"
 
 /**
- * Every numeric option must be a positive safe integer (durations: positive);
- * an invalid value is a defect when the app is built.
+ * The options of the transports. Every number must be a positive safe
+ * integer and every duration positive and finite: anything else fails
+ * {@link make} with `InvalidHttpOptions`.
  *
  * @since 0.1.0
  * @category models
@@ -120,7 +184,7 @@ export interface Options {
   readonly prefix?: string | undefined
   /** Streaming connections (SSE, WebSocket, waiting long-polls) over all buffers. Default 10,000; over it → `503`. */
   readonly maxConnections?: number | undefined
-  /** Streaming connections per buffer key. Default 1,000; over it → `429`. */
+  /** Streaming connections per buffer. Default 1,000; over it → `429`. */
   readonly maxConnectionsPerBuffer?: number | undefined
   /** An SSE connection with nothing sent for this long gets a `: ping` comment. Default 15 seconds. */
   readonly keepAlive?: Duration.DurationInput | undefined
@@ -133,14 +197,122 @@ export interface Options {
   /** The largest `limit` a GET accepts; above it → `413`. Default 8 MiB. */
   readonly maxLimit?: number | undefined
   /**
-   * A WebSocket whose unsent bytes exceed this is closed with `4429` (the
-   * client resumes by offset). Keep it at least the buffers' capacity so a
+   * A connection whose unsent bytes exceed this is closed (WebSocket: `4429`);
+   * the client resumes by offset. Keep it at least the buffers' capacity so a
    * full replay fits. Default 4 MiB.
    */
-  readonly wsMaxBacklogBytes?: number | undefined
+  readonly maxBacklogBytes?: number | undefined
+  /** The largest WebSocket message a client may send. Default 4 KiB. */
+  readonly wsMaxMessageBytes?: number | undefined
+  /** What a WebSocket client may send per second, pings included. Default 16 KiB. */
+  readonly wsInboundBytesPerSecond?: number | undefined
+  /** The burst of that budget. Default 64 KiB. */
+  readonly wsInboundBurstBytes?: number | undefined
   /** Browser origins allowed to open a WebSocket. Default `"same-origin"`. */
   readonly allowedOrigins?: AllowedOrigins | undefined
+  /**
+   * Serve the list of buffers (`GET {prefix}`). Default `false`: the list
+   * tells every key to whoever asks, so it is off unless asked for (and then
+   * still subject to {@link Authorization}, with `transport: "list"`).
+   */
+  readonly list?: boolean | undefined
 }
+
+/**
+ * The options with their defaults applied, durations in milliseconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedOptions {
+  readonly prefix: string
+  readonly maxConnections: number
+  readonly maxConnectionsPerBuffer: number
+  readonly keepAliveMillis: number
+  readonly sseRetryMillis: number
+  readonly longPollMaxWaitMillis: number
+  readonly defaultLimit: number
+  readonly maxLimit: number
+  readonly maxBacklogBytes: number
+  readonly wsMaxMessageBytes: number
+  readonly wsInboundBytesPerSecond: number
+  readonly wsInboundBurstBytes: number
+  readonly allowedOrigins: AllowedOrigins
+  readonly list: boolean
+}
+
+/**
+ * The transports' service: the checked options and the connection limits
+ * (permits of Effect `Semaphore`s, one for the server and one per buffer),
+ * shared by every route and by the Node adapter.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReplayHttp {
+  readonly [TypeId]: TypeId
+  readonly options: ResolvedOptions
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const ReplayHttp: Context.Tag<ReplayHttp, ReplayHttp> = internal.tag
+
+/**
+ * Checks the options and makes the connection limits.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ReplayHttp } from "@scrollback/platform"
+ *
+ * const program = Effect.gen(function*() {
+ *   const http = yield* ReplayHttp.make({ prefix: "/logs", maxConnections: 500 })
+ *   return http.options.maxConnectionsPerBuffer // 1000, the default
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options?: Options) => Effect.Effect<ReplayHttp, InvalidHttpOptions> = internal.make
+
+/**
+ * The service as a layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: (options?: Options) => Layer.Layer<ReplayHttp, InvalidHttpOptions> = internal.layer
+
+/**
+ * The service with its options read from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { ReplayHttp } from "@scrollback/platform"
+ *
+ * const HttpLive = ReplayHttp.layerConfig({
+ *   prefix: Config.string("SCROLLBACK_PREFIX").pipe(Config.withDefault(ReplayHttp.DEFAULT_PREFIX)),
+ *   maxConnections: Config.integer("SCROLLBACK_MAX_CONNECTIONS").pipe(
+ *     Config.withDefault(ReplayHttp.DEFAULT_MAX_CONNECTIONS)
+ *   )
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: (
+  config: Config.Config.Wrap<Options>
+) => Layer.Layer<ReplayHttp, InvalidHttpOptions | ConfigError.ConfigError> = internal.layerConfig
+
+// -----------------------------------------------------------------------------
+// authorization
+// -----------------------------------------------------------------------------
 
 /**
  * The endpoint a request is for.
@@ -151,8 +323,9 @@ export interface Options {
 export type Transport = "sse" | "ws" | "get" | "info" | "list"
 
 /**
- * What the authorization hook is asked about. `key` is `undefined` for the
- * list endpoint.
+ * What the authorization hook is asked about: the buffer's key (`undefined`
+ * for the list), the endpoint, and the request's method, URL, headers and
+ * remote address.
  *
  * @since 0.1.0
  * @category models
@@ -160,14 +333,17 @@ export type Transport = "sse" | "ws" | "get" | "info" | "list"
 export interface AuthorizationRequest {
   readonly key: string | undefined
   readonly transport: Transport
-  readonly request: HttpServerRequest.HttpServerRequest
+  readonly method: string
+  readonly url: string
+  readonly headers: Readonly<Record<string, string | undefined>>
+  readonly remoteAddress: string | undefined
 }
 
 /**
- * The authorization hook, a service users supply. It runs for every request
- * after the path and parameters were parsed and before the buffer is looked
- * up (so a refused client cannot learn which keys exist). Without it in the
- * context, every request is allowed.
+ * Who may read what: a required service. It runs for every request after
+ * the path and parameters were decoded and before the buffer is looked up
+ * (so a refused client cannot learn which keys exist). A refusal is answered
+ * with its `Denied` status.
  *
  * @since 0.1.0
  * @category models
@@ -177,6 +353,8 @@ export interface Authorization {
 }
 
 /**
+ * The service tag. There is no default: every server decides who may read.
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -188,12 +366,12 @@ export const Authorization: Context.Tag<Authorization, Authorization> = internal
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { ReplayHttp } from "@scrollback/platform"
+ * import { ReplayHttp, ReplayHttpError } from "@scrollback/platform"
  *
- * const TokenAuth = ReplayHttp.layerAuthorization(({ request }) =>
- *   request.headers["authorization"] === "Bearer let-me-in"
+ * const TeamOnly = ReplayHttp.layerAuthorization(({ headers, key }) =>
+ *   key !== undefined && key.startsWith("team-") && headers["x-team"] === "blue"
  *     ? Effect.void
- *     : Effect.fail(new ReplayHttpError.Denied({ status: 401, message: "a bearer token is required" }))
+ *     : Effect.fail(new ReplayHttpError.Denied({ status: 403, message: "team blue only" }))
  * )
  * ```
  *
@@ -205,85 +383,93 @@ export const layerAuthorization: (
 ) => Layer.Layer<Authorization> = internal.layerAuthorization
 
 /**
- * The default hook: allows every request.
+ * Requires `Authorization: Bearer <token>` on every request (compared in
+ * constant time); anything else is refused with `401`.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { ReplayHttp } from "@scrollback/platform"
+ *
+ * const TokenAuth = ReplayHttp.layerBearerToken(Redacted.make("let-me-in"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerBearerToken: (token: Redacted.Redacted<string>) => Layer.Layer<Authorization> =
+  internal.layerBearerToken
+
+/**
+ * Allows every request: anyone who can reach the server may read every
+ * buffer. Choose it explicitly, for a server on a trusted network.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerAllowAll: Layer.Layer<Authorization> = internal.layerAllowAll
 
-/**
- * The app: every endpoint under `prefix`, routed by the app itself from the
- * request's full path, so serve it directly (`HttpServer.serve(app)`) or
- * mount it keeping the prefix
- * (`HttpRouter.mountApp(prefix, app, { includePrefix: true })`). Other paths
- * get a JSON `404`, other methods `405`.
- *
- * Each request reads the `ReplayRegistry` and the optional
- * {@link Authorization} from its context, and needs a `Scope` (provided by
- * `HttpServer.serve` and the routers) that releases its connection slot even
- * if its response is never streamed.
- *
- * The options are checked (an invalid one is a defect, thrown here) and the
- * connection counters allocated when this function is called: call it once
- * and reuse the app, so every request shares the same limits.
- *
- * @example
- * ```ts
- * import { HttpServer } from "@effect/platform"
- * import { Layer } from "effect"
- * import { ReplayRegistry } from "@scrollback/core"
- * import { ReplayHttp } from "@scrollback/platform"
- *
- * const Server = HttpServer.serve(ReplayHttp.httpApp({ prefix: "/logs" })).pipe(
- *   Layer.provide(ReplayRegistry.layer())
- * ) // then provide an HttpServer, e.g. NodeHttpServer.layer(...)
- * ```
- *
- * @since 0.1.0
- * @category constructors
- */
-export const httpApp: (
-  options?: Options
-) => HttpApp.Default<never, ReplayRegistry.ReplayRegistry | Scope.Scope> = internal.httpApp
+// -----------------------------------------------------------------------------
+// serving
+// -----------------------------------------------------------------------------
 
 /**
- * Adds the endpoints to an `HttpLayerRouter` (routes `GET {prefix}` and
- * `GET {prefix}/*`), to compose with other routes and serve with
- * `HttpLayerRouter.serve`.
+ * Adds the endpoints to an `HttpLayerRouter`: `GET {prefix}/:key` (plain GET
+ * and long-poll), `{prefix}/:key/sse`, `{prefix}/:key/ws`,
+ * `{prefix}/:key/info` and, with `list: true`, `{prefix}`; other methods on
+ * them answer `405`, other paths under the prefix a JSON `404`. Compose with
+ * other routes and serve with `HttpLayerRouter.serve`.
  *
  * @example
  * ```ts
  * import { HttpLayerRouter } from "@effect/platform"
- * import { Layer } from "effect"
  * import { ReplayRegistry } from "@scrollback/core"
  * import { ReplayHttp } from "@scrollback/platform"
+ * import { Layer } from "effect"
  *
- * const Routes = ReplayHttp.layerRouter().pipe(Layer.provide(ReplayRegistry.layer()))
- * const Server = HttpLayerRouter.serve(Routes) // needs an HttpServer
+ * const Server = HttpLayerRouter.serve(ReplayHttp.routes).pipe(
+ *   Layer.provide(ReplayHttp.layer({ prefix: "/logs" })),
+ *   Layer.provide(ReplayRegistry.layer()),
+ *   Layer.provide(ReplayHttp.layerAllowAll)
+ * ) // then provide an HttpServer, e.g. NodeHttpServer.layer(...)
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerRouter: (
-  options?: Options
-) => Layer.Layer<never, never, HttpLayerRouter.HttpRouter | ReplayRegistry.ReplayRegistry> = internal.layerRouter
+export const routes: Layer.Layer<
+  never,
+  never,
+  HttpLayerRouter.HttpRouter | ReplayHttp | ReplayRegistry.ReplayRegistry | Authorization
+> = internal.routes
 
 /**
- * Serves {@link httpApp} on the `HttpServer` in the context (for a server
- * that only speaks this protocol).
+ * The endpoints as an app that routes by itself, for `HttpServer.serve` or
+ * `HttpRouter.mountApp(prefix, app, { includePrefix: true })`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toHttpApp: Effect.Effect<
+  HttpApp.Default<never, Scope.Scope>,
+  never,
+  ReplayHttp | ReplayRegistry.ReplayRegistry | Authorization | Scope.Scope
+> = internal.toHttpApp
+
+/**
+ * Serves only these endpoints on the `HttpServer` in the context.
  *
  * @example
  * ```ts
  * import { NodeHttpServer } from "@effect/platform-node"
- * import { Layer } from "effect"
- * import { createServer } from "node:http"
  * import { ReplayRegistry } from "@scrollback/core"
  * import { ReplayHttp } from "@scrollback/platform"
+ * import { Layer } from "effect"
+ * import { createServer } from "node:http"
  *
- * const Main = ReplayHttp.layer().pipe(
+ * const Main = ReplayHttp.serve().pipe(
  *   Layer.provide(ReplayRegistry.layer()),
+ *   Layer.provide(ReplayHttp.layerAllowAll),
  *   Layer.provide(NodeHttpServer.layer(createServer, { port: 7681, host: "127.0.0.1" }))
  * )
  * ```
@@ -291,6 +477,97 @@ export const layerRouter: (
  * @since 0.1.0
  * @category layers
  */
-export const layer: (
+export const serve: (
   options?: Options
-) => Layer.Layer<never, never, HttpServer.HttpServer | ReplayRegistry.ReplayRegistry> = internal.layer
+) => Layer.Layer<
+  never,
+  InvalidHttpOptions,
+  HttpServer.HttpServer | ReplayRegistry.ReplayRegistry | Authorization
+> = internal.serve
+
+// -----------------------------------------------------------------------------
+// for adapters
+// -----------------------------------------------------------------------------
+
+/**
+ * A read as an adapter sees it (a server that serves the streaming
+ * transports itself, such as `@scrollback/platform-node`'s fan-out): the
+ * transport, the decoded key and the request's query, headers, method, URL
+ * and remote address.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadRequest {
+  readonly transport: "sse" | "ws" | "get"
+  readonly key: string
+  readonly query: Readonly<Record<string, string | undefined>>
+  readonly headers: Readonly<Record<string, string | undefined>>
+  readonly method: string
+  readonly url: string
+  readonly remoteAddress: string | undefined
+}
+
+/**
+ * What a read may go ahead with: the buffer, its cursor (made in one step with
+ * the `hello`'s snapshot), and the release of its connection slot (call it
+ * when the connection ends; calling it again does nothing). `atEnd` is
+ * `true` for an SSE resume at the end of an ended buffer (answered `204`,
+ * holding no slot).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadPlan {
+  readonly buffer: ReplayBuffer.ReplayBuffer
+  readonly cursor: ReplayCursor.ReplayCursor
+  readonly hello: ReplayProtocol.Hello
+  readonly release: () => void
+  readonly atEnd: boolean
+  /**
+   * A WebSocket refused for its parameters or position: upgrade, then close
+   * with `ReplayProtocol.closeCodeOf(refused.error)` (browsers cannot read
+   * the status of a refused handshake).
+   */
+  readonly refused: Refusal | undefined
+}
+
+/**
+ * A refusal: the error (its status is `ReplayProtocol.statusOf(error)`) and
+ * extra response headers (`Retry-After`, `Allow`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Refusal {
+  readonly error: ReplayProtocol.WireError
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/**
+ * Every check of a streaming read, in the order the endpoints run them: the
+ * query and the `Last-Event-ID` decoded, the WebSocket origin and handshake,
+ * the authorization hook, the buffer looked up, the cursor made (the start
+ * resolved and checked, the hello's snapshot taken), and a connection slot
+ * taken. For adapters that serve the transports themselves; the routes use it
+ * too, so both answer alike.
+ *
+ * @since 0.1.0
+ * @category adapters
+ */
+export const prepareRead: (
+  request: ReadRequest
+) => Effect.Effect<ReadPlan, Refusal, ReplayHttp | ReplayRegistry.ReplayRegistry | Authorization> = internal.prepareRead
+
+/**
+ * The request description the authorization hook and {@link prepareRead}
+ * see, read off an `HttpServerRequest`.
+ *
+ * @since 0.1.0
+ * @category adapters
+ */
+export const readRequest: (
+  request: HttpServerRequest.HttpServerRequest,
+  transport: "sse" | "ws" | "get",
+  key: string
+) => ReadRequest = internal.readRequest

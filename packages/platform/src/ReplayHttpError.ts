@@ -123,6 +123,23 @@ export class TooManyConnections
 }
 
 /**
+ * The server is shutting down: it takes no new streaming connection. Retry
+ * (another instance, or this one once it is back).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ShuttingDown extends Schema.TaggedError<ShuttingDown>("@scrollback/platform/ShuttingDown")(
+  "ShuttingDown",
+  {}
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return "the server is shutting down"
+  }
+}
+
+/**
  * An option given to the HTTP transports is out of range: a limit that is
  * not a positive safe integer, a duration that is not positive and finite, a
  * malformed prefix, `defaultLimit > maxLimit`, a malformed origin.

@@ -424,6 +424,7 @@ export type WireError =
   | ReplayHttpError.MethodNotAllowed
   | ReplayHttpError.LimitTooLarge
   | ReplayHttpError.TooManyConnections
+  | ReplayHttpError.ShuttingDown
   | BufferNotFound
   | InvalidKey
   | EpochMismatch

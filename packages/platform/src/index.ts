@@ -20,7 +20,23 @@ export * as ReplayClientError from "./ReplayClientError.js"
  * HTTP transports for the buffers of a `ReplayRegistry`: server-sent events
  * that a stock `EventSource` resumes, WebSocket with binary frames that carry
  * their offset, plain and long-poll GET, and JSON metadata — the wire
- * protocol v1 described in the package README ("Serving buffers over HTTP").
+ * protocol of `ReplayProtocol`, described in the package README ("Serving
+ * buffers over HTTP").
+ *
+ * Three parts:
+ *
+ * - the `ReplayHttp` service: the checked options and the connection limits
+ *   (made with {@link make} / {@link layer}, which fail with
+ *   `InvalidHttpOptions` on a bad option);
+ * - {@link routes}: the endpoints on an `HttpLayerRouter`, with their path,
+ *   query and headers decoded by `ReplayProtocol`'s schemas;
+ * - {@link Authorization}: a required service — serving without deciding
+ *   who may read does not compile ({@link layerAllowAll} is the explicit
+ *   way to allow everyone).
+ *
+ * On Node, `@scrollback/platform-node` serves the same endpoints with bounded
+ * socket backlogs, WebSocket pings and a fan-out writer that needs no fiber
+ * per connection.
  *
  * @since 0.1.0
  */

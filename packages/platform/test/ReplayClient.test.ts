@@ -53,7 +53,7 @@ const startServer = (
   Effect.gen(function*() {
     let node: http.Server | undefined
     const context = yield* Layer.build(
-      ReplayHttp.layer({ keepAlive: "200 millis" }).pipe(
+      ReplayHttp.serve({ keepAlive: "200 millis", list: true }).pipe(
         Layer.provide(authorization),
         Layer.provideMerge(ReplayRegistry.layer()),
         Layer.provideMerge(NodeHttpServer.layer(() => {

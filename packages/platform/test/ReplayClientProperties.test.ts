@@ -38,7 +38,8 @@ const firstDifference = (a: Uint8Array, b: Uint8Array): number => {
 /** A real server (registry + ReplayHttp + NodeHttpServer) on 127.0.0.1, port 0. */
 const startServer = Effect.gen(function*() {
   const context = yield* Layer.build(
-    ReplayHttp.layer().pipe(
+    ReplayHttp.serve().pipe(
+      Layer.provide(ReplayHttp.layerAllowAll),
       Layer.provideMerge(ReplayRegistry.layer()),
       Layer.provideMerge(NodeHttpServer.layer(() => http.createServer(), { port: 0, host: "127.0.0.1" }))
     )

@@ -347,9 +347,9 @@ describe("ReplayHttp SSE", () => {
       const seen: Array<string> = []
       const server = yield* serve({
         authorization: {
-          authorize: ({ key, request, transport }) => {
+          authorize: ({ headers, key, transport }) => {
             seen.push(`${transport}:${key}`)
-            return request.headers["authorization"] === "Bearer ok"
+            return headers["authorization"] === "Bearer ok"
               ? Effect.void
               : Effect.fail(new ReplayHttpError.Denied({ status: 401, message: "token required" }))
           }
@@ -520,15 +520,17 @@ describe("ReplayHttp SSE property", () => {
 })
 
 describe("ReplayHttp composition", () => {
-  it.scopedLive("layerRouter adds the endpoints to an HttpLayerRouter next to other routes", () =>
+  it.scopedLive("routes adds the endpoints to an HttpLayerRouter next to other routes", () =>
     Effect.gen(function*() {
       const registry = yield* Effect.orDie(ReplayRegistry.make())
       const buffer = yield* Effect.orDie(registry.create("routed"))
       yield* buffer.write(bytes("via the router"))
       yield* buffer.end
       const Other = HttpLayerRouter.add("GET", "/health", HttpServerResponse.text("ok"))
-      const Routes = Layer.mergeAll(ReplayHttp.layerRouter({ prefix: "/r" }), Other).pipe(
-        Layer.provide(Layer.succeed(ReplayRegistry.ReplayRegistry, registry))
+      const Routes = Layer.mergeAll(ReplayHttp.routes, Other).pipe(
+        Layer.provide(ReplayHttp.layer({ prefix: "/r", list: true })),
+        Layer.provide(Layer.succeed(ReplayRegistry.ReplayRegistry, registry)),
+        Layer.provide(ReplayHttp.layerAllowAll)
       )
       const context = yield* Layer.build(
         HttpLayerRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
@@ -544,36 +546,66 @@ describe("ReplayHttp composition", () => {
       assert.strictEqual(text((yield* request(`${base}/r/routed?offset=4`)).body), "the router")
       const collected = yield* collectSse(yield* sse(`${base}/r/routed/sse`))
       assert.strictEqual(text(collected.bytes), "via the router")
+      const post = yield* request(`${base}/r/routed`, { method: "POST" })
+      assert.deepStrictEqual([post.status, post.headers["allow"], json(post).error._tag], [
+        405,
+        "GET",
+        "MethodNotAllowed"
+      ])
+      const unknown = yield* request(`${base}/r/routed/nope/deeper`)
+      assert.deepStrictEqual([unknown.status, json(unknown).error._tag], [404, "NotFound"])
     }))
 
-  it.scopedLive("layer serves the app with the registry and authorization of its context", () =>
+  it.scopedLive("serve answers with the registry and authorization of its context; the list is off by default", () =>
     Effect.gen(function*() {
       const registry = yield* Effect.orDie(ReplayRegistry.make())
       yield* Effect.orDie(registry.create("served"))
-      const context = yield* Layer.build(
-        ReplayHttp.layer().pipe(
-          Layer.provide(Layer.succeed(ReplayRegistry.ReplayRegistry, registry)),
-          Layer.provide(
-            ReplayHttp.layerAuthorization(({ transport }) =>
-              transport === "list"
-                ? Effect.fail(new ReplayHttpError.Denied({ status: 403, message: "no listing" }))
-                : Effect.void
-            )
-          ),
-          Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { port: 0, host: "127.0.0.1" }))
-        )
-      ).pipe(Effect.orDie)
-      const address = Context.get(context, HttpServer.HttpServer).address
-      const base = `http://127.0.0.1:${address._tag === "TcpAddress" ? address.port : 0}`
-      assert.strictEqual((yield* request(`${base}/scrollback/served/info`)).status, 200)
-      assert.strictEqual((yield* request(`${base}/scrollback/`)).status, 403)
+      const build = (options?: ReplayHttp.Options) =>
+        Layer.build(
+          ReplayHttp.serve(options).pipe(
+            Layer.provide(Layer.succeed(ReplayRegistry.ReplayRegistry, registry)),
+            Layer.provide(
+              ReplayHttp.layerAuthorization(({ transport }) =>
+                transport === "list"
+                  ? Effect.fail(new ReplayHttpError.Denied({ status: 403, message: "no listing" }))
+                  : Effect.void
+              )
+            ),
+            Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { port: 0, host: "127.0.0.1" }))
+          )
+        ).pipe(Effect.orDie)
+      const baseOf = (context: Context.Context<HttpServer.HttpServer>) => {
+        const address = Context.get(context, HttpServer.HttpServer).address
+        return `http://127.0.0.1:${address._tag === "TcpAddress" ? address.port : 0}`
+      }
+      const quiet = baseOf(yield* build())
+      assert.strictEqual((yield* request(`${quiet}/scrollback/served/info`)).status, 200)
+      const hidden = yield* request(`${quiet}/scrollback/`)
+      assert.deepStrictEqual([hidden.status, json(hidden).error._tag], [404, "NotFound"], "no list unless enabled")
+      const listing = baseOf(yield* build({ list: true }))
+      assert.strictEqual((yield* request(`${listing}/scrollback/`)).status, 403, "enabled, and still authorized")
     }))
 
-  it("rejects invalid options as a defect when the app is built", () => {
-    assert.throws(() => ReplayHttp.httpApp({ maxConnections: 0 }), /maxConnections/)
-    assert.throws(() => ReplayHttp.httpApp({ prefix: "no-slash" }), /prefix/)
-    assert.throws(() => ReplayHttp.httpApp({ prefix: "/trailing/" }), /prefix/)
-    assert.throws(() => ReplayHttp.httpApp({ defaultLimit: 10, maxLimit: 5 }), /defaultLimit/)
-    assert.throws(() => ReplayHttp.httpApp({ keepAlive: 0 }), /keepAlive/)
-  })
+  it.effect("bad options fail make with InvalidHttpOptions, naming the option", () =>
+    Effect.gen(function*() {
+      const cases: Array<[ReplayHttp.Options, string]> = [
+        [{ maxConnections: 0 }, "maxConnections"],
+        [{ maxConnectionsPerBuffer: 1.5 }, "maxConnectionsPerBuffer"],
+        [{ prefix: "no-slash" }, "prefix"],
+        [{ prefix: "/trailing/" }, "prefix"],
+        [{ defaultLimit: 10, maxLimit: 5 }, "defaultLimit"],
+        [{ keepAlive: 0 }, "keepAlive"],
+        [{ sseRetry: "forever" as never }, "sseRetry"],
+        [{ allowedOrigins: ["https://x.example/path"] }, "allowedOrigins"],
+        [{ list: "yes" as never }, "list"],
+        [{ maxBacklogBytes: -1 }, "maxBacklogBytes"]
+      ]
+      for (const [options, option] of cases) {
+        const error = yield* Effect.flip(ReplayHttp.make(options))
+        assert.instanceOf(error, ReplayHttpError.InvalidHttpOptions)
+        assert.strictEqual(error.option, option)
+      }
+      const layerError = yield* Effect.flip(Layer.build(ReplayHttp.layer({ maxLimit: 0 })).pipe(Effect.scoped))
+      assert.strictEqual(layerError.option, "maxLimit")
+    }))
 })

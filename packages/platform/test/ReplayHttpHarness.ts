@@ -36,21 +36,21 @@ export interface TestServer {
  */
 export const serve = (options?: {
   readonly http?: ReplayHttp.Options
+  /** Default: every request allowed. */
   readonly authorization?: ReplayHttp.Authorization
-  readonly wrap?: (
-    app: HttpApp.Default<never, ReplayRegistry.ReplayRegistry | Scope.Scope>
-  ) => HttpApp.Default<never, ReplayRegistry.ReplayRegistry | Scope.Scope>
+  readonly wrap?: (app: HttpApp.Default<never, Scope.Scope>) => HttpApp.Default<never, Scope.Scope>
 }): Effect.Effect<TestServer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const registry = yield* Effect.orDie(ReplayRegistry.make())
-    const base = ReplayHttp.httpApp(options?.http)
+    const http = yield* Effect.orDie(ReplayHttp.make({ list: true, ...options?.http }))
+    const base = yield* ReplayHttp.toHttpApp.pipe(
+      Effect.provideService(ReplayHttp.ReplayHttp, http),
+      Effect.provideService(ReplayRegistry.ReplayRegistry, registry),
+      Effect.provideService(ReplayHttp.Authorization, options?.authorization ?? { authorize: () => Effect.void })
+    )
     const app = options?.wrap ? options.wrap(base) : base
-    const withRegistry = Effect.provideService(app, ReplayRegistry.ReplayRegistry, registry)
-    const provided = options?.authorization
-      ? Effect.provideService(withRegistry, ReplayHttp.Authorization, options.authorization)
-      : withRegistry
     const context = yield* Layer.build(
-      HttpServer.serve(provided).pipe(
+      HttpServer.serve(app).pipe(
         Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { port: 0, host: "127.0.0.1" }))
       )
     ).pipe(Effect.orDie)

@@ -239,13 +239,54 @@ describe("ReplaySink", () => {
         assert.deepStrictEqual(yield* endedWith(buffer), Exit.void)
       }))
 
-    it.effect("an empty stream into a buffer that has already ended fails BufferClosed, as the table says", () =>
+    it.effect("an empty stream into a buffer someone else ended: BufferClosed, and the first end wins", () =>
+      Effect.gen(function*() {
+        const failure = new ReplayBufferError.ProducerFailed({ reason: "exit 3", exitCode: 3 })
+        for (const end of [true, false]) {
+          for (const first of [Exit.void, Exit.fail(failure)]) {
+            const buffer = yield* ReplayBuffer.make({ capacity: 64 })
+            yield* buffer.write(text("kept"))
+            yield* buffer.endWith(first)
+            const exit = yield* Effect.exit(ReplaySink.write(Stream.empty, buffer, { end }))
+            assert.deepStrictEqual(
+              exit,
+              Exit.fail(new ReplayBufferError.BufferClosed({ total: 4 })),
+              `end: ${end}, first end ${first._tag}`
+            )
+            assert.deepStrictEqual(yield* endedWith(buffer), first, `end: ${end}: the first end stands`)
+            assert.strictEqual(decoder.decode(yield* contents(buffer)), "kept")
+          }
+        }
+      }))
+
+    it.effect("a stream that completes after someone else ended the buffer: BufferClosed, the first end stands", () =>
       Effect.gen(function*() {
         const buffer = yield* ReplayBuffer.make({ capacity: 64 })
-        yield* buffer.fail(new ReplayBufferError.ProducerFailed({ reason: "first" }))
-        const error = yield* Stream.empty.pipe(ReplaySink.write(buffer), Effect.flip)
-        assert.instanceOf(error, ReplayBufferError.BufferClosed)
-        assert.strictEqual(producerFailure(yield* endedWith(buffer)).reason, "first")
+        const wrote = yield* Deferred.make<void>()
+        const proceed = yield* Deferred.make<void>()
+        // Writes, then completes only after the buffer was ended by someone else.
+        const stream = Stream.concat(
+          Stream.make(text("ab")),
+          Stream.fromEffect(Effect.zipRight(Deferred.succeed(wrote, undefined), Deferred.await(proceed))).pipe(
+            Stream.drain
+          )
+        )
+        const writer = yield* Effect.fork(Effect.exit(ReplaySink.write(stream, buffer)))
+        yield* Deferred.await(wrote)
+        yield* buffer.end
+        yield* Deferred.succeed(proceed, undefined)
+        const exit = yield* Fiber.join(writer)
+        assert.deepStrictEqual(exit, Exit.fail(new ReplayBufferError.BufferClosed({ total: 2 })))
+        assert.deepStrictEqual(yield* endedWith(buffer), Exit.void)
+      }))
+
+    it.effect("end: false, an empty stream into an open buffer succeeds and leaves it open", () =>
+      Effect.gen(function*() {
+        const buffer = yield* ReplayBuffer.make({ capacity: 64 })
+        yield* ReplaySink.write(Stream.empty, buffer, { end: false })
+        assert.isTrue(Option.isNone(yield* buffer.ended))
+        yield* ReplaySink.write(Stream.empty, buffer)
+        assert.deepStrictEqual(yield* endedWith(buffer), Exit.void)
       }))
 
     it.effect("two concurrent writes into one buffer: the second fails WriterBusy at once, before writing or ending", () =>

@@ -174,6 +174,7 @@ export const WireError = Schema.Union(
   HttpError.MethodNotAllowed,
   HttpError.LimitTooLarge,
   HttpError.TooManyConnections,
+  HttpError.ShuttingDown,
   BufferNotFound,
   InvalidKey,
   EpochMismatch,
@@ -210,6 +211,7 @@ export const statusOf = (error: Api.WireError): number => {
     case "TooManyConnections":
       return error.scope === "buffer" ? 429 : 503
     case "StorageUnavailable":
+    case "ShuttingDown":
       return 503
   }
 }

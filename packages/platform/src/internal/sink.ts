@@ -1,5 +1,5 @@
 import * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
-import { ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import { BufferClosed, ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import * as Metrics from "@scrollback/core/ReplayMetrics"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -109,8 +109,12 @@ export const endingWith = <A, E, R>(
     Effect.flatMap(Effect.exit(restore(run)), (exit) =>
       Effect.flatMap(
         Effect.exit(writer.endWith(result(exit))),
-        (ended): Exit.Exit<A, E | ReplayBuffer.WriterError> =>
-          Exit.isFailure(exit) || Exit.isSuccess(ended) ? exit : Exit.failCause(ended.cause)
+        (ended): Effect.Effect<A, E | ReplayBuffer.WriterError> => {
+          if (Exit.isFailure(exit)) return exit
+          if (Exit.isFailure(ended)) return Exit.failCause(ended.cause)
+          // Someone else ended the buffer first: that end stands, and this producer's own end did not happen.
+          return ended.value ? exit : Effect.flatMap(writer.buffer.total, (total) => new BufferClosed({ total }))
+        }
       ))
   )
 

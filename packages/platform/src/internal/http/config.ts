@@ -1,0 +1,199 @@
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Api from "../../ReplayHttp.js"
+import { Denied, InvalidHttpOptions } from "../../ReplayHttpError.js"
+import { Slots } from "./slots.js"
+
+/** @internal */
+export const TypeId: Api.TypeId = Symbol.for("@scrollback/platform/ReplayHttp") as Api.TypeId
+
+/** @internal */
+export const DEFAULT_PREFIX = "/scrollback"
+/** @internal */
+export const DEFAULT_MAX_CONNECTIONS = 10_000
+/** @internal */
+export const DEFAULT_MAX_CONNECTIONS_PER_BUFFER = 1_000
+/** @internal */
+export const DEFAULT_KEEP_ALIVE: Duration.Duration = Duration.seconds(15)
+/** @internal */
+export const DEFAULT_SSE_RETRY: Duration.Duration = Duration.seconds(1)
+/** @internal */
+export const DEFAULT_LONG_POLL_MAX_WAIT: Duration.Duration = Duration.seconds(30)
+/** @internal */
+export const DEFAULT_LIMIT = 1024 * 1024
+/** @internal */
+export const DEFAULT_MAX_LIMIT = 8 * 1024 * 1024
+/** @internal */
+export const DEFAULT_MAX_BACKLOG_BYTES = 4 * 1024 * 1024
+/** @internal */
+export const DEFAULT_WS_MAX_MESSAGE_BYTES = 4 * 1024
+/** @internal */
+export const DEFAULT_WS_INBOUND_BYTES_PER_SECOND = 16 * 1024
+/** @internal */
+export const DEFAULT_WS_INBOUND_BURST_BYTES = 64 * 1024
+
+/**
+ * The service: the options, and the connection slots every transport (and
+ * the Node adapter) takes from.
+ *
+ * @internal
+ */
+export interface Service extends Api.ReplayHttp {
+  readonly slots: Slots
+}
+
+/** @internal */
+export const tag: Context.Tag<Api.ReplayHttp, Api.ReplayHttp> = Context.GenericTag<Api.ReplayHttp>(
+  "@scrollback/platform/ReplayHttp"
+)
+
+/** The service's internals (every `ReplayHttp` is made by `make`). @internal */
+export const serviceOf = (http: Api.ReplayHttp): Service => http as Service
+
+const invalid = (option: string, value: unknown, reason: string) => new InvalidHttpOptions({ option, value, reason })
+
+const positiveInteger = (option: string, value: number | undefined, fallback: number): number => {
+  const n = value ?? fallback
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) {
+    throw invalid(option, value, "must be a positive safe integer")
+  }
+  return n
+}
+
+const positiveMillis = (option: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) => {
+  const duration = value === undefined ? fallback : Option.getOrUndefined(Duration.decodeUnknown(value))
+  const millis = duration === undefined ? NaN : Duration.toMillis(duration)
+  if (!(millis > 0) || !Number.isFinite(millis)) throw invalid(option, value, "must be a positive finite duration")
+  return Math.ceil(millis)
+}
+
+const PREFIX = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$/
+
+const resolveUnsafe = (options: Api.Options | undefined): Api.ResolvedOptions => {
+  const prefix = options?.prefix ?? DEFAULT_PREFIX
+  if (typeof prefix !== "string" || (prefix !== "" && !PREFIX.test(prefix))) {
+    throw invalid("prefix", prefix, "must be \"\" or \"/segment[/segment…]\" without a trailing slash")
+  }
+  const defaultLimit = positiveInteger("defaultLimit", options?.defaultLimit, DEFAULT_LIMIT)
+  const maxLimit = positiveInteger("maxLimit", options?.maxLimit, DEFAULT_MAX_LIMIT)
+  if (defaultLimit > maxLimit) throw invalid("defaultLimit", defaultLimit, `must not exceed maxLimit (${maxLimit})`)
+  const origins = options?.allowedOrigins ?? "same-origin"
+  let allowedOrigins: Api.AllowedOrigins
+  if (origins === "same-origin" || origins === "*") {
+    allowedOrigins = origins
+  } else if (Array.isArray(origins)) {
+    for (const origin of origins) {
+      if (typeof origin !== "string" || !/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(origin)) {
+        throw invalid("allowedOrigins", origin, "an origin is scheme://host[:port], without a path")
+      }
+    }
+    allowedOrigins = origins.map((origin) => origin.toLowerCase())
+  } else {
+    throw invalid("allowedOrigins", origins, "must be a list of origins, \"same-origin\" or \"*\"")
+  }
+  const list = options?.list ?? false
+  if (typeof list !== "boolean") throw invalid("list", list, "must be a boolean")
+  return {
+    prefix,
+    maxConnections: positiveInteger("maxConnections", options?.maxConnections, DEFAULT_MAX_CONNECTIONS),
+    maxConnectionsPerBuffer: positiveInteger(
+      "maxConnectionsPerBuffer",
+      options?.maxConnectionsPerBuffer,
+      DEFAULT_MAX_CONNECTIONS_PER_BUFFER
+    ),
+    keepAliveMillis: positiveMillis("keepAlive", options?.keepAlive, DEFAULT_KEEP_ALIVE),
+    sseRetryMillis: positiveMillis("sseRetry", options?.sseRetry, DEFAULT_SSE_RETRY),
+    longPollMaxWaitMillis: positiveMillis("longPollMaxWait", options?.longPollMaxWait, DEFAULT_LONG_POLL_MAX_WAIT),
+    defaultLimit,
+    maxLimit,
+    maxBacklogBytes: positiveInteger("maxBacklogBytes", options?.maxBacklogBytes, DEFAULT_MAX_BACKLOG_BYTES),
+    wsMaxMessageBytes: positiveInteger("wsMaxMessageBytes", options?.wsMaxMessageBytes, DEFAULT_WS_MAX_MESSAGE_BYTES),
+    wsInboundBytesPerSecond: positiveInteger(
+      "wsInboundBytesPerSecond",
+      options?.wsInboundBytesPerSecond,
+      DEFAULT_WS_INBOUND_BYTES_PER_SECOND
+    ),
+    wsInboundBurstBytes: positiveInteger(
+      "wsInboundBurstBytes",
+      options?.wsInboundBurstBytes,
+      DEFAULT_WS_INBOUND_BURST_BYTES
+    ),
+    allowedOrigins,
+    list
+  }
+}
+
+/** The options with their defaults, or the first one out of range. @internal */
+export const resolve = (options: Api.Options | undefined): Either.Either<Api.ResolvedOptions, InvalidHttpOptions> => {
+  try {
+    return Either.right(resolveUnsafe(options))
+  } catch (error) {
+    if (error instanceof InvalidHttpOptions) return Either.left(error)
+    throw error
+  }
+}
+
+/** @internal */
+export const make = (options?: Api.Options): Effect.Effect<Api.ReplayHttp, InvalidHttpOptions> =>
+  Effect.suspend(() =>
+    Either.match(resolve(options), {
+      onLeft: (error) => Effect.fail(error),
+      onRight: (resolved): Effect.Effect<Api.ReplayHttp> =>
+        Effect.succeed<Service>({
+          [TypeId]: TypeId,
+          options: resolved,
+          slots: new Slots(resolved.maxConnections, resolved.maxConnectionsPerBuffer)
+        })
+    })
+  )
+
+/** @internal */
+export const layer = (options?: Api.Options): Layer.Layer<Api.ReplayHttp, InvalidHttpOptions> =>
+  Layer.effect(tag, make(options))
+
+/** @internal */
+export const layerConfig = (
+  config: Config.Config.Wrap<Api.Options>
+): Layer.Layer<Api.ReplayHttp, InvalidHttpOptions | ConfigError.ConfigError> =>
+  Layer.effect(tag, Effect.flatMap(Config.unwrap(config), make))
+
+// --- authorization ---
+
+/** @internal */
+export const authorizationTag = Context.GenericTag<Api.Authorization>("@scrollback/platform/ReplayHttp/Authorization")
+
+/** @internal */
+export const layerAuthorization = (
+  authorize: (request: Api.AuthorizationRequest) => Effect.Effect<void, Denied>
+): Layer.Layer<Api.Authorization> => Layer.succeed(authorizationTag, { authorize })
+
+/** @internal */
+export const layerAllowAll: Layer.Layer<Api.Authorization> = layerAuthorization(() => Effect.void)
+
+const encoder = new TextEncoder()
+
+/** Compares in time that depends on the lengths only, not on where the first difference is. */
+const constantTimeEqual = (a: string, b: string): boolean => {
+  const x = encoder.encode(a)
+  const y = encoder.encode(b)
+  let diff = x.length ^ y.length
+  for (let i = 0; i < x.length; i++) diff |= x[i] ^ (y[i % Math.max(1, y.length)] ?? 0)
+  return diff === 0
+}
+
+/** @internal */
+export const layerBearerToken = (token: Redacted.Redacted<string>): Layer.Layer<Api.Authorization> =>
+  layerAuthorization(({ headers }) => {
+    const given = headers["authorization"] ?? ""
+    const expected = `Bearer ${Redacted.value(token)}`
+    return constantTimeEqual(given, expected)
+      ? Effect.void
+      : Effect.fail(new Denied({ status: 401, message: "a valid bearer token is required" }))
+  })

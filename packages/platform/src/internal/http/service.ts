@@ -1,0 +1,3 @@
+export * from "./config.js"
+export { prepareRead, readRequest } from "./read.js"
+export { routes, serve, toHttpApp } from "./routes.js"

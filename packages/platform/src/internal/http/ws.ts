@@ -1,0 +1,168 @@
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Socket from "@effect/platform/Socket"
+import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Api from "../../ReplayHttp.js"
+import { framesOf } from "../follow.js"
+import * as Protocol from "../protocol.js"
+import { tag } from "./config.js"
+import { badRequest, prepareRead, readRequest } from "./read.js"
+
+/** @internal */
+export const CLOSE_NORMAL = 1000
+/** @internal */
+export const CLOSE_GOING_AWAY = 1001
+/** @internal */
+export const CLOSE_POLICY_VIOLATION = 1008
+/** @internal */
+export const CLOSE_TOO_BIG = 1009
+
+/**
+ * How long a handshake handed to the runtime may take: some runtimes answer a
+ * handshake they refuse themselves without calling back, and the session,
+ * its request scope and its connection slot would otherwise be held forever.
+ *
+ * @internal
+ */
+export const UPGRADE_TIMEOUT_MILLIS = 5_000
+
+const encoder = new TextEncoder()
+
+/** A close reason is at most 123 bytes of UTF-8. @internal */
+export const closeReason = (reason: string): string => {
+  if (encoder.encode(reason).length <= 123) return reason
+  let cut = reason.slice(0, 120)
+  while (encoder.encode(cut).length > 120) cut = cut.slice(0, -1)
+  return cut + "..."
+}
+
+type Write = (chunk: Uint8Array | string | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>
+
+/** What the sender sends: hello, frames, gaps, the end and its close — or the close a refusal says. */
+const sender = (write: Write, plan: Api.ReadPlan): Effect.Effect<void, Socket.SocketError> => {
+  const { cursor, hello } = plan
+  const close = (code: number, reason: string) => write(new Socket.CloseEvent(code, closeReason(reason)))
+  if (plan.refused !== undefined) return close(Protocol.closeCodeOf(plan.refused.error), plan.refused.error.message)
+  const sendEnd = (end: Parameters<typeof Protocol.wsMessage>[0]) =>
+    Effect.zipRight(write(Protocol.wsMessage(end)), close(CLOSE_NORMAL, "end"))
+  const frames = framesOf(cursor).pipe(
+    Stream.runForEachChunk((chunk) =>
+      Effect.forEach(chunk, (frame) =>
+        frame._tag === "Gap"
+          ? write(Protocol.wsMessage({ type: "gap", requested: frame.requested, oldest: frame.oldest }))
+          : write(Protocol.wsFrame(frame.offset, [frame.bytes], frame.bytes.length)), { discard: true })
+    )
+  )
+  return Effect.zipRight(
+    write(Protocol.wsMessage({ type: "hello", ...hello })),
+    frames.pipe(
+      Effect.matchEffect({
+        onSuccess: () => sendEnd({ type: "end", status: "ended" }),
+        onFailure: (error): Effect.Effect<void, Socket.SocketError> => {
+          switch (error._tag) {
+            case "ProducerFailed":
+              return sendEnd(
+                error.exitCode === undefined
+                  ? { type: "end", status: "failed", reason: error.reason }
+                  : { type: "end", status: "failed", reason: error.reason, exitCode: error.exitCode }
+              )
+            case "OffsetEvicted":
+              return close(Protocol.closeCodeOf(error), error.message)
+            default:
+              return Effect.fail(error)
+          }
+        }
+      })
+    )
+  )
+}
+
+/**
+ * One WebSocket session on the portable path (`HttpServerRequest.upgrade`):
+ * the reader runs in its own fiber (writes only go through while it runs),
+ * the sender races it, and a client message ends the session with `1008`
+ * (`1009` when larger than `wsMaxMessageBytes`): the protocol has no client
+ * messages. Interruption (server shutdown) sends `1001`. The runtime's own
+ * send backlog is not visible here: on Node, `@scrollback/platform-node`
+ * serves WebSocket with a bounded backlog and pings.
+ */
+const session = (socket: Socket.Socket, plan: Api.ReadPlan, maxMessageBytes: number): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const write = yield* socket.writer
+    let open = false
+    let readerDone = false
+    const opened = yield* Deferred.make<void>()
+    const violation = yield* Deferred.make<number>()
+    const reader = yield* socket.runRaw((message) => {
+      const size = typeof message === "string" ? encoder.encode(message).length : message.length
+      Deferred.unsafeDone(violation, Exit.succeed(size > maxMessageBytes ? CLOSE_TOO_BIG : CLOSE_POLICY_VIOLATION))
+    }, {
+      onOpen: Effect.suspend(() => {
+        open = true
+        return Deferred.succeed(opened, undefined)
+      })
+    }).pipe(
+      Effect.ensuring(Effect.sync(() => {
+        readerDone = true
+      })),
+      Effect.forkDaemon
+    )
+    // A handshake that never completed leaves the reader in an uninterruptible acquisition: interrupted in the
+    // background then, so the request scope (and the connection slot) is freed.
+    let stuck = false
+    yield* Effect.addFinalizer(() => stuck ? Fiber.interruptFork(reader) : Fiber.interrupt(reader))
+    const settled = yield* Effect.raceFirst(Deferred.await(opened), Fiber.await(reader)).pipe(
+      Effect.timeoutTo({ duration: UPGRADE_TIMEOUT_MILLIS, onSuccess: () => true, onTimeout: () => false })
+    )
+    if (!settled) {
+      stuck = true
+      return
+    }
+    const refuseClient = Effect.flatMap(
+      Deferred.await(violation),
+      (code) => write(new Socket.CloseEvent(code, "clients send no messages")).pipe(Effect.timeout(1000), Effect.ignore)
+    )
+    yield* Effect.raceFirst(Effect.raceFirst(sender(write, plan), refuseClient), Fiber.await(reader)).pipe(
+      Effect.onInterrupt(() =>
+        open && !readerDone
+          ? write(new Socket.CloseEvent(CLOSE_GOING_AWAY, "server shutdown")).pipe(Effect.timeout(1000), Effect.ignore)
+          : Effect.void
+      )
+    )
+  }).pipe(
+    Effect.scoped,
+    Effect.ensuring(Effect.sync(plan.release)),
+    Effect.catchAllCause((cause) => Effect.logDebug("scrollback: WebSocket session ended with an error", cause))
+  )
+
+/**
+ * `GET {prefix}/{key}/ws`. Refusals known before the upgrade are answered as
+ * HTTP; a request that cannot be upgraded after all is `400`.
+ *
+ * @internal
+ */
+export const ws = (
+  request: HttpServerRequest.HttpServerRequest,
+  key: string
+): Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  Api.Refusal,
+  Api.ReplayHttp | ReplayRegistry.ReplayRegistry | Api.Authorization | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const { options } = yield* tag
+    const plan = yield* prepareRead(readRequest(request, "ws", key))
+    yield* Effect.addFinalizer(() => Effect.sync(plan.release))
+    const socket = yield* Effect.mapError(
+      request.upgrade,
+      (error) => badRequest("upgrade", `this endpoint needs a WebSocket upgrade: ${error.message}`)
+    )
+    yield* session(socket, plan, options.wsMaxMessageBytes)
+    return HttpServerResponse.empty()
+  })
