@@ -206,7 +206,21 @@ export const WireError: Schema.Schema<WireError, WireErrorEncoded> = internal.Wi
  * @since 0.1.0
  * @category models
  */
-export type WireErrorEncoded = Schema.Schema.Encoded<typeof internal.WireError>
+export type WireErrorEncoded =
+  | Schema.Schema.Encoded<typeof ReplayHttpError.BadRequest>
+  | Schema.Schema.Encoded<typeof ReplayHttpError.Denied>
+  | Schema.Schema.Encoded<typeof ReplayHttpError.OriginNotAllowed>
+  | Schema.Schema.Encoded<typeof ReplayHttpError.NotFound>
+  | Schema.Schema.Encoded<typeof ReplayHttpError.MethodNotAllowed>
+  | Schema.Schema.Encoded<typeof ReplayHttpError.LimitTooLarge>
+  | Schema.Schema.Encoded<typeof ReplayHttpError.TooManyConnections>
+  | Schema.Schema.Encoded<typeof ReplayHttpError.ShuttingDown>
+  | Schema.Schema.Encoded<typeof BufferNotFound>
+  | Schema.Schema.Encoded<typeof InvalidKey>
+  | Schema.Schema.Encoded<typeof EpochMismatch>
+  | Schema.Schema.Encoded<typeof OffsetAhead>
+  | Schema.Schema.Encoded<typeof OffsetEvicted>
+  | Schema.Schema.Encoded<typeof StorageUnavailable>
 
 /**
  * The JSON body of a refusal: `{ "error": { "_tag": …, …fields }, "message": … }`,
