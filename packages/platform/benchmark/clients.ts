@@ -110,9 +110,9 @@ export class Tracker {
     this.options.onEnd()
   }
 
-  /** Throws unless this follower ended with exactly the log `[start, total)` whose CRC-32 is `hash`. */
-  verify(total: number, hash: number): void {
-    if (!this.ended || this.cursor !== total || this.hash !== hash) {
+  /** Throws unless this follower has exactly the log `[start, total)` whose CRC-32 is `hash`, and has (or not) its end. */
+  verify(total: number, hash: number, ended = true): void {
+    if (this.ended !== ended || this.cursor !== total || this.hash !== hash) {
       throw new Error(
         `a follower got bytes up to ${this.cursor} (hash ${this.hash}, ended ${this.ended}); ` +
           `the log is ${total} bytes (hash ${hash})`
@@ -222,7 +222,11 @@ class SseParser {
   private block(data: Buffer, start: number, end: number, now: number): void {
     const event = this.event
     event.type = undefined
-    event.idStart = event.idEnd = event.dataStart = event.dataEnd = -1
+    event.idStart =
+      event.idEnd =
+      event.dataStart =
+      event.dataEnd =
+        -1
     let line = start
     while (line < end) {
       let lineEnd = data.indexOf(10, line)
@@ -264,33 +268,33 @@ const parseDecimal = (buffer: Buffer, start: number, end: number): number => {
 }
 
 /** Scrollback's SSE events, checked against `epoch` and fed to `tracker`. */
-const scrollbackSseEvents = (tracker: Tracker, epoch: string | undefined) =>
-(data: Buffer, event: SseEvent, now: number): void => {
-  if (event.idStart === -1) throw new Error("an event without an id")
-  const colon = data.indexOf(58, event.idStart)
-  if (colon === -1 || colon >= event.idEnd) throw new Error("an id without EPOCH:OFFSET")
-  const id = parseDecimal(data, colon + 1, event.idEnd)
-  if (id < 0) throw new Error(`a malformed id ${data.toString("latin1", event.idStart, event.idEnd)}`)
-  if (epoch !== undefined && data.toString("latin1", event.idStart, colon) !== epoch) {
-    throw new Error(`an id from another epoch: ${data.toString("latin1", event.idStart, event.idEnd)}`)
+const scrollbackSseEvents =
+  (tracker: Tracker, epoch: string | undefined) => (data: Buffer, event: SseEvent, now: number): void => {
+    if (event.idStart === -1) throw new Error("an event without an id")
+    const colon = data.indexOf(58, event.idStart)
+    if (colon === -1 || colon >= event.idEnd) throw new Error("an id without EPOCH:OFFSET")
+    const id = parseDecimal(data, colon + 1, event.idEnd)
+    if (id < 0) throw new Error(`a malformed id ${data.toString("latin1", event.idStart, event.idEnd)}`)
+    if (epoch !== undefined && data.toString("latin1", event.idStart, colon) !== epoch) {
+      throw new Error(`an id from another epoch: ${data.toString("latin1", event.idStart, event.idEnd)}`)
+    }
+    if (event.type === undefined) {
+      const bytes = decodeBase64(data, event.dataStart, event.dataEnd)
+      return tracker.bytes(bytes, id - bytes.length, now)
+    }
+    const json = JSON.parse(data.toString("utf8", event.dataStart, event.dataEnd))
+    if (event.type === "hello") {
+      if (epoch !== undefined && json.epoch !== epoch) throw new Error(`hello epoch ${json.epoch}`)
+      if (json.offset !== id) throw new Error(`hello offset ${json.offset} and id ${id} differ`)
+      tracker.begin(json.offset)
+    } else if (event.type === "end") {
+      if (json.status !== "ended") throw new Error(`end status ${json.status}`)
+      tracker.end(id)
+    } else {
+      // A gap cannot happen (the servers hold the whole log): it would mean lost bytes.
+      throw new Error(`unexpected ${event.type} event ${JSON.stringify(json)}`)
+    }
   }
-  if (event.type === undefined) {
-    const bytes = decodeBase64(data, event.dataStart, event.dataEnd)
-    return tracker.bytes(bytes, id - bytes.length, now)
-  }
-  const json = JSON.parse(data.toString("utf8", event.dataStart, event.dataEnd))
-  if (event.type === "hello") {
-    if (epoch !== undefined && json.epoch !== epoch) throw new Error(`hello epoch ${json.epoch}`)
-    if (json.offset !== id) throw new Error(`hello offset ${json.offset} and id ${id} differ`)
-    tracker.begin(json.offset)
-  } else if (event.type === "end") {
-    if (json.status !== "ended") throw new Error(`end status ${json.status}`)
-    tracker.end(id)
-  } else {
-    // A gap cannot happen (the servers hold the whole log): it would mean lost bytes.
-    throw new Error(`unexpected ${event.type} event ${JSON.stringify(json)}`)
-  }
-}
 
 /** Durable Streams' SSE events: base64 data, control events with increasing offsets, the end as `streamClosed`. */
 const durableStreamsSseEvents = (tracker: Tracker) => {
@@ -407,7 +411,9 @@ export const scrollbackWs: Protocol = {
           }
           const json = JSON.parse(data.toString("utf8"))
           if (json.type === "hello") {
-            if (options.epoch !== undefined && json.epoch !== options.epoch) throw new Error(`hello epoch ${json.epoch}`)
+            if (options.epoch !== undefined && json.epoch !== options.epoch) {
+              throw new Error(`hello epoch ${json.epoch}`)
+            }
             tracker.begin(json.offset)
           } else if (json.type === "end") {
             if (json.status !== "ended") throw new Error(`end status ${json.status}`)

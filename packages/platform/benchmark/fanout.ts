@@ -26,7 +26,7 @@
 import { report } from "@scrollback/bench-kit"
 import * as Http from "node:http"
 import type { Connection, Protocol } from "./clients.js"
-import { Samples, Tracker } from "./clients.js"
+import { durableStreamsSse, Samples, scrollbackSse, scrollbackWs, Tracker } from "./clients.js"
 import type { Latency, ServerKind } from "./shared.js"
 import {
   checkFdLimit,
@@ -57,6 +57,38 @@ export interface Subject {
   readonly protocol: Protocol
 }
 
+/** The servers of one transport: ours, the baseline the targets are multiples of, and a reference to be below. */
+export interface Subjects {
+  readonly subject: Subject
+  readonly baseline: Subject
+  readonly reference?: Subject
+}
+
+/** SSE: scrollback (`ReplayHttp`), a hand-written `node:http` fan-out, the Durable Streams reference server. */
+export const SSE_SUBJECTS: Subjects = {
+  subject: { id: "scrollback", name: "scrollback", server: "scrollback", protocol: scrollbackSse },
+  baseline: { id: "raw", name: "raw node:http", server: "raw-sse", protocol: scrollbackSse },
+  reference: {
+    id: "durable-streams",
+    name: "@durable-streams/server 0.3.7",
+    server: "durable-streams",
+    protocol: durableStreamsSse
+  }
+}
+
+/** WebSocket: scrollback (`ReplayHttp`) and a hand-written `ws` fan-out with the same wire format. */
+export const WS_SUBJECTS: Subjects = {
+  subject: { id: "scrollback", name: "scrollback", server: "scrollback", protocol: scrollbackWs },
+  baseline: { id: "raw", name: "raw ws", server: "raw-ws", protocol: scrollbackWs }
+}
+
+/** The subjects in run order, filtered by `--servers` (ids). */
+export const chosenSubjects = (settings: Settings, subjects: Subjects): ReadonlyArray<Subject> => {
+  const all = [subjects.subject, subjects.baseline, ...(subjects.reference === undefined ? [] : [subjects.reference])]
+  const ids = settings.list("servers", all.map((s) => s.id), all.map((s) => s.id))
+  return all.filter((s) => ids.includes(s.id))
+}
+
 const WARMUP_CLIENTS = 20
 const CHILD_READY_TIMEOUT_MS = 30_000
 const DRAIN_TIMEOUT_MS = 60_000
@@ -68,17 +100,11 @@ export interface Ready {
   readonly epoch: string | undefined
 }
 
-export const startChild = async (subject: Subject, followers: number, cpuProf?: string) => {
-  const child = ServerChild.start({ kind: subject.server, followers }, cpuProf)
-  const ready = await child.expect("ready", CHILD_READY_TIMEOUT_MS)
-  return { child, ready: { port: ready.port, epoch: ready.epoch === "" ? undefined : ready.epoch } }
-}
-
 /**
  * Replays the warm-up log to a few throwaway clients, twice, so the server's
  * code paths are compiled before anything is measured.
  */
-export const warmUp = async (protocol: Protocol, ready: Ready): Promise<void> => {
+const warmUp = async (protocol: Protocol, ready: Ready): Promise<void> => {
   for (let round = 0; round < 2; round++) {
     const ends = new Gate(WARMUP_CLIENTS)
     const connections: Array<Connection> = []
@@ -102,36 +128,61 @@ export const warmUp = async (protocol: Protocol, ready: Ready): Promise<void> =>
   await sleep(200) // lets the server close the warm-up sockets
 }
 
-/** Opens `count` followers of `KEY`, each feeding a `Tracker`; resolves once each has started. */
-export const openFollowers = async (options: {
-  readonly protocol: Protocol
-  readonly ready: Ready
-  readonly count: number
-  readonly agent: Http.Agent
-  readonly tracker: () => Tracker
-  readonly onError: (error: Error) => void
-  readonly into: Array<Connection>
-  readonly timeoutMs: number
-}): Promise<number> => {
-  const start = nowMs()
-  await withTimeout(
-    connectAll(options.count, CONNECT_CONCURRENCY, () =>
-      options.protocol.connect({
-        port: options.ready.port,
-        epoch: options.ready.epoch,
-        key: KEY,
-        agent: options.agent,
-        tracker: options.tracker(),
-        onError: options.onError
-      }), options.into),
-    options.timeoutMs,
-    `connecting ${options.count} followers`
-  )
-  return nowMs() - start
+/** A server child, warmed up, and the followers connected to it. */
+export interface Session {
+  readonly child: ServerChild
+  readonly connections: Array<Connection>
+  /** Opens `count` followers of `KEY`, each feeding a `Tracker`; resolves (with the ms it took) once each started. */
+  readonly open: (options: {
+    readonly count: number
+    readonly tracker: () => Tracker
+    readonly onError: (error: Error) => void
+    readonly timeoutMs: number
+  }) => Promise<number>
 }
 
-/** A keep-alive agent without a socket limit, for thousands of concurrent streams. */
-export const streamingAgent = () => new Http.Agent({ keepAlive: true, maxSockets: Infinity })
+/** Starts `subject`'s server child (admitting `followers`), warms it up, runs `body`, then closes everything. */
+export const withSession = async <A>(
+  subject: Subject,
+  followers: number,
+  cpuProf: string | undefined,
+  body: (session: Session) => Promise<A>
+): Promise<A> => {
+  const child = ServerChild.start({ kind: subject.server, followers }, cpuProf)
+  // A keep-alive agent without a socket limit, for thousands of concurrent streams.
+  const agent = new Http.Agent({ keepAlive: true, maxSockets: Infinity })
+  const connections: Array<Connection> = []
+  try {
+    const message = await child.expect("ready", CHILD_READY_TIMEOUT_MS)
+    const ready: Ready = { port: message.port, epoch: message.epoch === "" ? undefined : message.epoch }
+    await warmUp(subject.protocol, ready)
+    return await body({
+      child,
+      connections,
+      open: async (options) => {
+        const start = nowMs()
+        await withTimeout(
+          connectAll(options.count, CONNECT_CONCURRENCY, () =>
+            subject.protocol.connect({
+              port: ready.port,
+              epoch: ready.epoch,
+              key: KEY,
+              agent,
+              tracker: options.tracker(),
+              onError: options.onError
+            }), connections),
+          options.timeoutMs,
+          `connecting ${options.count} followers`
+        )
+        return nowMs() - start
+      }
+    })
+  } finally {
+    for (const connection of connections) connection.close()
+    agent.destroy()
+    await child.close()
+  }
+}
 
 // -----------------------------------------------------------------------------
 // one run: one server, one workload
@@ -155,23 +206,14 @@ export interface RunResult {
 const run = async (bench: string, subject: Subject, workload: Workload, cpuProf?: string): Promise<RunResult> => {
   const { bytesPerWrite, followers, rate } = workload
   const writes = rate * workload.seconds
-  const { child, ready } = await startChild(subject, followers, cpuProf)
-  const agent = streamingAgent()
-  const connections: Array<Connection> = []
-  try {
-    await warmUp(subject.protocol, ready)
+  return withSession(subject, followers, cpuProf, async ({ child, connections, open }) => {
     const before = await child.memory()
-
     const samples = new Samples(followers * writes)
     const ends = new Gate(followers)
-    const connectMs = await openFollowers({
-      protocol: subject.protocol,
-      ready,
+    const connectMs = await open({
       count: followers,
-      agent,
       tracker: () => new Tracker({ bytesPerWrite, samples, onEnd: () => ends.tick() }),
       onError: (error) => ends.fail(error),
-      into: connections,
       timeoutMs: 60_000
     })
     const connected = await child.memory()
@@ -228,12 +270,14 @@ const run = async (bench: string, subject: Subject, workload: Workload, cpuProf?
       clientCpuPct: round((clientCpuUsage.user + clientCpuUsage.system) / 1000 / clientWallMs * 100, 1),
       note: "server child and client process share the machine's cores; CPU % is of one core"
     })
-    return { name: subject.name, cpuUsPerDeliveredWrite, eventsPerFollower: events / followers, memPerFollower, latencyMs }
-  } finally {
-    for (const connection of connections) connection.close()
-    agent.destroy()
-    await child.close()
-  }
+    return {
+      name: subject.name,
+      cpuUsPerDeliveredWrite,
+      eventsPerFollower: events / followers,
+      memPerFollower,
+      latencyMs
+    }
+  })
 }
 
 // -----------------------------------------------------------------------------
@@ -332,14 +376,9 @@ const MAX_SAMPLES = 50_000_000
  * `--seconds` (10; quick 2), `--bytes` (1024), `--servers` (ids, default
  * all), `--cpu-prof DIR`.
  */
-export const fanOutMain = (bench: string, subjects: {
-  readonly subject: Subject
-  readonly baseline: Subject
-  readonly reference?: Subject
-}): void => {
+export const fanOutMain = (bench: string, subjects: Subjects): void => {
   const settings = new Settings(process.argv.slice(2))
-  const all = [subjects.subject, subjects.baseline, ...(subjects.reference === undefined ? [] : [subjects.reference])]
-  const ids = settings.list("servers", all.map((s) => s.id), all.map((s) => s.id))
+  const chosen = chosenSubjects(settings, subjects)
   const workloads = parseWorkloads(settings.string("workloads", settings.quick ? "100x20,50x200" : "1000x20,200x200"))
   const seconds = settings.int("seconds", settings.quick ? 2 : 10, 1, 60)
   const bytesPerWrite = settings.int("bytes", 1024, PREFIX_BYTES, 48 * 1024)
@@ -350,7 +389,6 @@ export const fanOutMain = (bench: string, subjects: {
     }
   }
   checkFdLimit(Math.max(...workloads.map((w) => w.followers)))
-  const chosen = all.filter((s) => ids.includes(s.id))
   // A run: the window, the connects, the warm-up, the drain; generously.
   const timeoutMs = workloads.length * chosen.length * (seconds * 1000 + 90_000)
   runMain(bench, timeoutMs, async () => {

@@ -16,16 +16,6 @@
  * `event: data` with base64 data, so its followers are checked byte for byte
  * like the others.
  */
-import { durableStreamsSse, scrollbackSse } from "./clients.js"
-import { fanOutMain } from "./fanout.js"
+import { fanOutMain, SSE_SUBJECTS } from "./fanout.js"
 
-fanOutMain("sse-fanout", {
-  subject: { id: "scrollback", name: "scrollback", server: "scrollback", protocol: scrollbackSse },
-  baseline: { id: "raw", name: "raw node:http", server: "raw-sse", protocol: scrollbackSse },
-  reference: {
-    id: "durable-streams",
-    name: "@durable-streams/server 0.3.7",
-    server: "durable-streams",
-    protocol: durableStreamsSse
-  }
-})
+fanOutMain("sse-fanout", SSE_SUBJECTS)

@@ -12,10 +12,6 @@
  * Defaults: 1,000 followers × 20 writes/s and 200 followers × 200 writes/s,
  * 1 KiB writes for 10 s each (about 1½ minutes for the two servers).
  */
-import { scrollbackWs } from "./clients.js"
-import { fanOutMain } from "./fanout.js"
+import { fanOutMain, WS_SUBJECTS } from "./fanout.js"
 
-fanOutMain("ws-fanout", {
-  subject: { id: "scrollback", name: "scrollback", server: "scrollback", protocol: scrollbackWs },
-  baseline: { id: "raw", name: "raw ws", server: "raw-ws", protocol: scrollbackWs }
-})
+fanOutMain("ws-fanout", WS_SUBJECTS)
