@@ -331,6 +331,7 @@ const compare = (
     followers: workload.followers,
     rate: workload.rate,
     seconds: workload.seconds,
+    writes: workload.rate * workload.seconds,
     subject: subject.name,
     baseline: baseline.name,
     ...(reference === undefined ? {} : { reference: reference.name }),
@@ -346,7 +347,9 @@ const compare = (
     },
     targets,
     meetsTarget: meets,
-    note: "ratios are a / b (lower is better); every server ran in this invocation, one at a time, same workload"
+    note: "ratios are a / b (lower is better); every server ran in this invocation, one at a time, same workload. " +
+      "eventsPerFollower below the writes: that server fell behind and sent several writes per event, so its CPU " +
+      "per delivered write is lower, and its latency higher, than when it keeps up"
   })
 }
 
