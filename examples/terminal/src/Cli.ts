@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { isValidKey } from "@scrollback/platform/ReplayRegistry"
+import { isValidKey } from "@scrollback/core/ReplayRegistry"
 import { parseArgs } from "node:util"
 import * as DemoServer from "./DemoServer.js"
 

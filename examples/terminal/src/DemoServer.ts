@@ -14,10 +14,9 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
-import type { InvalidCapacity } from "@scrollback/core/ReplayBufferError"
+import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayProcess from "@scrollback/platform/ReplayProcess"
-import * as ReplayRegistry from "@scrollback/platform/ReplayRegistry"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -190,7 +189,7 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<
   DemoServer,
-  ServeError | InvalidCapacity | ReplayRegistry.InvalidKey | ReplayRegistry.RegistryFull | ReplayRegistry.BufferExists,
+  ServeError | ReplayRegistry.CreateError,
   Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem
 > =>
   Effect.gen(function*() {

@@ -230,7 +230,7 @@ describe("the demo page in chromium", () => {
       assert.deepStrictEqual(online.anomalies, [])
       assert.deepStrictEqual(online.gaps, [])
       assert.isNull(online.end)
-      assert.isTrue(Option.isNone(demo.buffer.unsafeEnded()), "the producer is still running")
+      assert.isTrue(Option.isNone(yield* demo.buffer.ended), "the producer is still running")
 
       // 4. Reload: a fresh terminal replays from the oldest offset, then follows lines 60..80 live.
       yield* Effect.promise(() => page.reload())
@@ -244,7 +244,7 @@ describe("the demo page in chromium", () => {
       assert.deepStrictEqual(final.end, { status: "ended" })
       assert.strictEqual(final.status, "ended")
       assert.deepStrictEqual(final.anomalies, [])
-      assert.strictEqual(final.next, demo.buffer.unsafeTotal())
+      assert.strictEqual(final.next, yield* demo.buffer.total)
       const notice = yield* Effect.promise(() => page.locator(".notice.end").innerText())
       assert.include(notice, "finished (exit code 0)")
       yield* Effect.promise(() => page.screenshot({ path: "/tmp/demo.png" }))
@@ -270,7 +270,7 @@ describe("the demo page in chromium", () => {
       yield* waitInPage(page, () => window.scrollbackDemo.state.status === "reconnecting", undefined, "offline")
       yield* release(gates, 10)
       assert.strictEqual(yield* demo.exitCode, 3)
-      const oldest = demo.buffer.unsafeOldest()
+      const oldest = yield* demo.buffer.oldest
       assert.isAbove(oldest, requested)
       yield* Effect.promise(() => context.setOffline(false))
 
@@ -358,6 +358,6 @@ describe("the demo page in chromium", () => {
       assert.strictEqual(state.connections, 1, "the resume got no stream, only 204")
       assert.strictEqual(state.status, "ended")
       const lastEventIds = yield* Effect.promise(() => Promise.all(sseRequests))
-      assert.include(lastEventIds, `${demo.buffer.epoch}:${demo.buffer.unsafeTotal()}`)
+      assert.include(lastEventIds, `${demo.buffer.epoch}:${yield* demo.buffer.total}`)
     }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -24,13 +24,17 @@ import type * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
+import type * as Scope from "effect/Scope"
 import * as internal from "./internal/replayBuffer.js"
 import type {
   BufferClosed,
   InvalidCapacity,
   InvalidOffset,
+  LeaseLost,
   OffsetOverflow,
-  ProducerFailed
+  ProducerFailed,
+  StorageUnavailable,
+  WriterBusy
 } from "./ReplayBufferError.js"
 
 /**
@@ -118,12 +122,61 @@ export interface ReadChunks {
 }
 
 /**
+ * Why a write can be refused: the buffer has ended (`BufferClosed`), the
+ * write would pass 2^53 − 1 (`OffsetOverflow`), another producer holds the
+ * writer lease (`WriterBusy`), or the engine cannot reach its log of record
+ * (`StorageUnavailable`, never raised by the in-memory engine).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WriteError = BufferClosed | OffsetOverflow | WriterBusy | StorageUnavailable
+
+/**
+ * Why a write through a {@link Writer} can be refused: as {@link WriteError},
+ * except that the writer holds the lease, so instead of `WriterBusy` it can
+ * find its lease gone (`LeaseLost`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WriterError = BufferClosed | OffsetOverflow | LeaseLost | StorageUnavailable
+
+/**
+ * Why taking the writer lease can fail: the buffer has already ended, another
+ * producer holds the lease, or the engine cannot reach its log of record.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AcquireError = BufferClosed | WriterBusy | StorageUnavailable
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AcquireWriterOptions {
+  /**
+   * Default `false`: fail with `WriterBusy` at once when another producer
+   * holds the lease. `true`: wait for it (first come, first served).
+   */
+  readonly wait?: boolean | undefined
+}
+
+/**
  * A replay buffer. Every method has no requirements, so it can be used inside
  * HTTP handlers and Stream bodies directly.
  *
  * Each write is atomic: no reader ever sees part of one, and concurrent
  * writes never interleave inside each other. Writes copy their input, so the
  * caller may reuse its array as soon as the write returns.
+ *
+ * Reads and in-memory writes are synchronous steps, atomic on the event loop,
+ * and take no lock. A producer that must not be interleaved with another
+ * takes the writer lease ({@link acquireWriter}) for its whole life: while
+ * it is held, writes that do not go through it fail with `WriterBusy`.
+ * Ending a buffer is allowed to anyone at any time (the first end wins): it
+ * is how an owner stops a producer.
  *
  * @since 0.1.0
  * @category models
@@ -139,9 +192,9 @@ export interface ReplayBuffer extends Pipeable {
   /** The oldest retained offset: `max(0, total − capacity)`. */
   readonly oldest: Effect.Effect<number>
   /** Appends bytes, evicting the oldest when full. An empty write changes nothing. */
-  readonly write: (bytes: Uint8Array) => Effect.Effect<void, BufferClosed | OffsetOverflow>
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, WriteError>
   /** Appends several chunks as one atomic batch: readers see all of them or none. */
-  readonly writeAll: (chunks: Iterable<Uint8Array>) => Effect.Effect<void, BufferClosed | OffsetOverflow>
+  readonly writeAll: (chunks: Iterable<Uint8Array>) => Effect.Effect<void, WriteError>
   /** A caller-owned copy of the retained bytes from `offset`, as the seed's `ReadFrom`. */
   readonly readFrom: (offset: number) => Effect.Effect<ReadResult, InvalidOffset>
   /** Zero-copy views of the retained bytes from `offset`, for followers and transports. */
@@ -152,35 +205,46 @@ export interface ReplayBuffer extends Pipeable {
    */
   readonly awaitData: (offset: number) => Effect.Effect<void>
   /** Ends the buffer normally. `true` if this call ended it, `false` if it had already ended. */
-  readonly end: Effect.Effect<boolean>
+  readonly end: Effect.Effect<boolean, StorageUnavailable>
   /** Ends the buffer with the producer's failure, which followers will fail with. */
-  readonly fail: (error: ProducerFailed) => Effect.Effect<boolean>
+  readonly fail: (error: ProducerFailed) => Effect.Effect<boolean, StorageUnavailable>
   /**
    * Ends the buffer with an `Exit`: success for a normal end, failure for a
    * producer's failure. An `Exit` that failed by a defect or an interruption
    * is recorded as a `ProducerFailed` whose reason says so.
    */
-  readonly endWith: (exit: Exit.Exit<void, ProducerFailed>) => Effect.Effect<boolean>
+  readonly endWith: (exit: Exit.Exit<void, ProducerFailed>) => Effect.Effect<boolean, StorageUnavailable>
   /** How the buffer ended, if it has. */
   readonly ended: Effect.Effect<Option.Option<Exit.Exit<void, ProducerFailed>>>
   /** Waits until the buffer ends; fails with the producer's failure. */
   readonly awaitEnd: Effect.Effect<void, ProducerFailed>
-  /** Synchronous `total`, for code that already runs inside one Effect step. */
-  readonly unsafeTotal: () => number
-  /** Synchronous `oldest`. */
-  readonly unsafeOldest: () => number
-  /** Synchronous `ended`. */
-  readonly unsafeEnded: () => Option.Option<Exit.Exit<void, ProducerFailed>>
   /**
-   * The callback twin of `awaitData`: calls `wake` once, when a byte at
-   * `offset` or later exists or the buffer has ended (at once, synchronously,
-   * if that already holds), and returns a function that cancels it. For
-   * integrations that combine the wake-up with other events in one
-   * `Effect.async` (a keep-alive timer) without forking fibers.
+   * Takes the writer lease for as long as the scope lives: the returned
+   * {@link Writer} is the only way to write while it is held. Fails with
+   * `WriterBusy` when another producer holds it (unless `wait: true`), and
+   * with `BufferClosed` when the buffer has already ended.
    */
-  readonly unsafeOnData: (offset: number, wake: () => void) => () => void
-  /** Synchronous `readChunks` for a valid integer offset and a positive `maxBytes`. */
-  readonly unsafeRead: (offset: number, maxBytes: number) => ReadChunks
+  readonly acquireWriter: (
+    options?: AcquireWriterOptions
+  ) => Effect.Effect<Writer, AcquireError, Scope.Scope>
+}
+
+/**
+ * The writing end of a buffer while its writer lease is held (see
+ * {@link acquireWriter}). Once the lease's scope has closed — or, on a remote
+ * engine, another producer took over — every call fails with `LeaseLost` and
+ * changes nothing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Writer {
+  readonly buffer: ReplayBuffer
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, WriterError>
+  readonly writeAll: (chunks: Iterable<Uint8Array>) => Effect.Effect<void, WriterError>
+  readonly end: Effect.Effect<boolean, LeaseLost | StorageUnavailable>
+  readonly fail: (error: ProducerFailed) => Effect.Effect<boolean, LeaseLost | StorageUnavailable>
+  readonly endWith: (exit: Exit.Exit<void, ProducerFailed>) => Effect.Effect<boolean, LeaseLost | StorageUnavailable>
 }
 
 /**
@@ -265,8 +329,8 @@ export const layerConfig: (
  * @category combinators
  */
 export const write: {
-  (bytes: Uint8Array): (self: ReplayBuffer) => Effect.Effect<void, BufferClosed | OffsetOverflow>
-  (self: ReplayBuffer, bytes: Uint8Array): Effect.Effect<void, BufferClosed | OffsetOverflow>
+  (bytes: Uint8Array): (self: ReplayBuffer) => Effect.Effect<void, WriteError>
+  (self: ReplayBuffer, bytes: Uint8Array): Effect.Effect<void, WriteError>
 } = internal.write
 
 /**
@@ -274,8 +338,8 @@ export const write: {
  * @category combinators
  */
 export const writeAll: {
-  (chunks: Iterable<Uint8Array>): (self: ReplayBuffer) => Effect.Effect<void, BufferClosed | OffsetOverflow>
-  (self: ReplayBuffer, chunks: Iterable<Uint8Array>): Effect.Effect<void, BufferClosed | OffsetOverflow>
+  (chunks: Iterable<Uint8Array>): (self: ReplayBuffer) => Effect.Effect<void, WriteError>
+  (self: ReplayBuffer, chunks: Iterable<Uint8Array>): Effect.Effect<void, WriteError>
 } = internal.writeAll
 
 /**
@@ -310,8 +374,8 @@ export const awaitData: {
  * @category combinators
  */
 export const fail: {
-  (error: ProducerFailed): (self: ReplayBuffer) => Effect.Effect<boolean>
-  (self: ReplayBuffer, error: ProducerFailed): Effect.Effect<boolean>
+  (error: ProducerFailed): (self: ReplayBuffer) => Effect.Effect<boolean, StorageUnavailable>
+  (self: ReplayBuffer, error: ProducerFailed): Effect.Effect<boolean, StorageUnavailable>
 } = internal.fail
 
 /**
@@ -319,9 +383,75 @@ export const fail: {
  * @category combinators
  */
 export const endWith: {
-  (exit: Exit.Exit<void, ProducerFailed>): (self: ReplayBuffer) => Effect.Effect<boolean>
-  (self: ReplayBuffer, exit: Exit.Exit<void, ProducerFailed>): Effect.Effect<boolean>
+  (exit: Exit.Exit<void, ProducerFailed>): (self: ReplayBuffer) => Effect.Effect<boolean, StorageUnavailable>
+  (self: ReplayBuffer, exit: Exit.Exit<void, ProducerFailed>): Effect.Effect<boolean, StorageUnavailable>
 } = internal.endWith
+
+/**
+ * Takes the buffer's writer lease for as long as the scope lives; see
+ * {@link ReplayBuffer.acquireWriter}. The lease is a `Semaphore` with one
+ * permit: a second producer fails with `WriterBusy` at once (or, with
+ * `wait: true`, waits its turn), so two producers never interleave or end
+ * each other's buffer. Holding it costs nothing per write.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ReplayBuffer } from "@scrollback/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const buffer = yield* ReplayBuffer.make()
+ *   const writer = yield* ReplayBuffer.acquireWriter(buffer)
+ *   yield* writer.write(new TextEncoder().encode("only me\n"))
+ *   // Anyone else's write now fails with WriterBusy, and so does a second lease:
+ *   const second = yield* Effect.scoped(Effect.either(ReplayBuffer.acquireWriter(buffer)))
+ *   yield* writer.end
+ *   return second // Either.left(WriterBusy)
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const acquireWriter: {
+  (options?: AcquireWriterOptions): (self: ReplayBuffer) => Effect.Effect<Writer, AcquireError, Scope.Scope>
+  (self: ReplayBuffer, options?: AcquireWriterOptions): Effect.Effect<Writer, AcquireError, Scope.Scope>
+} = internal.acquireWriter
+
+/**
+ * Runs `f` with the writer lease held, and releases it when `f` completes,
+ * fails or is interrupted.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ReplayBuffer } from "@scrollback/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const buffer = yield* ReplayBuffer.make()
+ *   yield* ReplayBuffer.withWriter(buffer, (writer) =>
+ *     Effect.gen(function*() {
+ *       yield* writer.write(new TextEncoder().encode("step 1\n"))
+ *       yield* writer.write(new TextEncoder().encode("step 2\n"))
+ *       yield* writer.end
+ *     }))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withWriter: {
+  <A, E, R>(
+    f: (writer: Writer) => Effect.Effect<A, E, R>,
+    options?: AcquireWriterOptions
+  ): (self: ReplayBuffer) => Effect.Effect<A, E | AcquireError, Exclude<R, Scope.Scope>>
+  <A, E, R>(
+    self: ReplayBuffer,
+    f: (writer: Writer) => Effect.Effect<A, E, R>,
+    options?: AcquireWriterOptions
+  ): Effect.Effect<A, E | AcquireError, Exclude<R, Scope.Scope>>
+} = internal.withWriter
 
 /**
  * @since 0.1.0
@@ -339,7 +469,7 @@ export const oldest = (self: ReplayBuffer): Effect.Effect<number> => self.oldest
  * @since 0.1.0
  * @category combinators
  */
-export const end = (self: ReplayBuffer): Effect.Effect<boolean> => self.end
+export const end = (self: ReplayBuffer): Effect.Effect<boolean, StorageUnavailable> => self.end
 
 /**
  * @since 0.1.0

@@ -112,6 +112,106 @@ export class ProducerFailed extends Schema.TaggedError<ProducerFailed>("@scrollb
 }
 
 /**
+ * The engine could not reach its log of record (for example, a Redis engine
+ * whose server is down or answered too late): nothing is known to have been
+ * written or ended, and the operation may be retried. The in-memory engine
+ * never raises it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StorageUnavailable extends Schema.TaggedError<StorageUnavailable>("@scrollback/core/StorageUnavailable")(
+  "StorageUnavailable",
+  { reason: Schema.String, cause: Schema.optional(Schema.Defect) }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `the storage is unavailable: ${this.reason}`
+  }
+}
+
+/**
+ * Another producer holds the buffer's writer lease: taking the lease failed,
+ * or a write that does not go through the lease was refused. Nothing was
+ * written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WriterBusy extends Schema.TaggedError<WriterBusy>("@scrollback/core/WriterBusy")(
+  "WriterBusy",
+  { epoch: Schema.String }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `another producer holds the writer lease of buffer ${this.epoch}`
+  }
+}
+
+/**
+ * A writer was used after its lease ended: its scope closed (`"released"`),
+ * or another producer took the buffer over (`"fenced"`, remote engines), or
+ * it could not be refreshed in time (`"expired"`, remote engines). Nothing
+ * was written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>("@scrollback/core/LeaseLost")(
+  "LeaseLost",
+  { reason: Schema.Literal("released", "fenced", "expired") }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    switch (this.reason) {
+      case "released":
+        return "the writer's lease was released: it can no longer write or end the buffer"
+      case "fenced":
+        return "another producer took the buffer over: this writer is fenced off"
+      case "expired":
+        return "the writer's lease expired before it was refreshed"
+    }
+  }
+}
+
+/**
+ * A resume position belongs to another incarnation of the buffer: its epoch
+ * is `expected`, the buffer's is `actual`. Splicing the two logs would be
+ * wrong, so the read is refused.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EpochMismatch extends Schema.TaggedError<EpochMismatch>("@scrollback/core/EpochMismatch")(
+  "EpochMismatch",
+  { expected: Schema.String, actual: Schema.String }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `the position belongs to epoch ${this.expected}, but the buffer is epoch ${this.actual}`
+  }
+}
+
+/**
+ * A resume position of this buffer's epoch points past its `total`: the
+ * reader saw bytes this buffer does not have (it lost data, or the position
+ * was forged). Refused, never clamped: clamping would deliver some bytes
+ * twice.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OffsetAhead extends Schema.TaggedError<OffsetAhead>("@scrollback/core/OffsetAhead")(
+  "OffsetAhead",
+  { requested: Schema.Number, total: Schema.Number }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `the position ${this.requested} is past the buffer's total ${this.total}: it was never written here`
+  }
+}
+
+/**
  * Every error `@scrollback/core` can raise.
  *
  * @since 0.1.0
@@ -124,6 +224,11 @@ export type ReplayBufferError =
   | OffsetOverflow
   | OffsetEvicted
   | ProducerFailed
+  | StorageUnavailable
+  | WriterBusy
+  | LeaseLost
+  | EpochMismatch
+  | OffsetAhead
 
 /**
  * The schema of every error `@scrollback/core` can raise, for transports that
@@ -138,8 +243,25 @@ export const ReplayBufferError: Schema.Union<[
   typeof BufferClosed,
   typeof OffsetOverflow,
   typeof OffsetEvicted,
-  typeof ProducerFailed
-]> = Schema.Union(InvalidCapacity, InvalidOffset, BufferClosed, OffsetOverflow, OffsetEvicted, ProducerFailed)
+  typeof ProducerFailed,
+  typeof StorageUnavailable,
+  typeof WriterBusy,
+  typeof LeaseLost,
+  typeof EpochMismatch,
+  typeof OffsetAhead
+]> = Schema.Union(
+  InvalidCapacity,
+  InvalidOffset,
+  BufferClosed,
+  OffsetOverflow,
+  OffsetEvicted,
+  ProducerFailed,
+  StorageUnavailable,
+  WriterBusy,
+  LeaseLost,
+  EpochMismatch,
+  OffsetAhead
+)
 
 const tags = new Set([
   "InvalidCapacity",
@@ -147,7 +269,12 @@ const tags = new Set([
   "BufferClosed",
   "OffsetOverflow",
   "OffsetEvicted",
-  "ProducerFailed"
+  "ProducerFailed",
+  "StorageUnavailable",
+  "WriterBusy",
+  "LeaseLost",
+  "EpochMismatch",
+  "OffsetAhead"
 ])
 
 /**

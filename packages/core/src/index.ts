@@ -25,3 +25,80 @@ export * as ReplayBuffer from "./ReplayBuffer.js"
  * @since 0.1.0
  */
 export * as ReplayBufferError from "./ReplayBufferError.js"
+
+/**
+ * The one place where a follower's rules live: a cursor resolves where a
+ * reader starts (an offset, `"oldest"`, `"live"` or a resume position with
+ * an epoch), clamps it, applies the eviction policy, reads the next
+ * zero-copy views in one synchronous step, signals gaps and reports the end.
+ * `ReplayStream.follow`, every HTTP transport and the fan-out writer are
+ * built on it, so none of them re-derives a rule.
+ *
+ * | `from`                        | start                                    | refused with                         |
+ * |-------------------------------|------------------------------------------|--------------------------------------|
+ * | `"oldest"` (default)          | `oldest`                                 |                                      |
+ * | `"live"`                      | `total`                                  |                                      |
+ * | an integer `n`                | `n` clamped into `[0, total]` (the seed) | `InvalidOffset` for `NaN`, fractions |
+ * | `{ epoch, offset }`           | `offset`                                 | `EpochMismatch` (another epoch), `OffsetAhead` (`offset > total`), `InvalidOffset` |
+ *
+ * With the `epoch` option, any start is refused with `EpochMismatch` when
+ * the buffer is another incarnation.
+ *
+ * A start below `oldest` was evicted: under `onEvicted: "fail"` (the
+ * default) `make` fails with `OffsetEvicted`; under `"clamp"` the first step
+ * is a `Gap` and reading continues at `oldest`. The same holds whenever a
+ * cursor falls behind eviction later: `"fail"` finishes it with
+ * `OffsetEvicted`, `"clamp"` yields a `Gap`. Never a silent skip.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayCursor from "./ReplayCursor.js"
+
+/**
+ * Effect `Metric`s for replay buffers and their followers. They are updated
+ * by the registry (`ReplayRegistry`), the followers (`ReplayStream`, the HTTP
+ * transports) and the writers (`ReplaySink`, `ReplayProcess`); read them
+ * with `Metric.value` or export them with any Effect metrics exporter.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayMetrics from "./ReplayMetrics.js"
+
+/**
+ * A keyed set of `ReplayBuffer`s as a service: one buffer per stream (a
+ * process, a build, a chat turn), found by a key that can appear in a URL,
+ * with bounds on how many buffers and how many bytes it holds, and removal of
+ * ended buffers after an idle time.
+ *
+ * | limit            | default              | what happens when it is reached                        |
+ * |------------------|----------------------|--------------------------------------------------------|
+ * | `maxBuffers`     | 1,024                | `create` fails `RegistryFull { reason: "buffers" }`    |
+ * | `maxTotalBytes`  | 268,435,456 (256 MiB)| `create` fails `RegistryFull { reason: "bytes" }`      |
+ * | `defaultCapacity`| 1,048,576 (1 MiB)    | the capacity of a buffer created without one           |
+ * | `idleTimeout`    | 5 minutes            | an ended buffer is removed this long after it ended    |
+ *
+ * `maxTotalBytes` bounds the sum of the *capacities* of the buffers held (the
+ * most memory they can ever retain), not the bytes written so far.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayRegistry from "./ReplayRegistry.js"
+
+/**
+ * The typed errors of `ReplayRegistry`. Each is a `Schema.TaggedError`, so it
+ * can cross the wire and be decoded on the other side.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayRegistryError from "./ReplayRegistryError.js"
+
+/**
+ * Replicas: local buffers that mirror a log of record kept elsewhere, for
+ * engines such as Redis. Followers and transports read a replica's local
+ * memory exactly as they read an in-memory buffer (zero-copy, one
+ * synchronous step); its engine applies the bytes and the end its log of
+ * record accepted, and receives its writes, ends and writer leases.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayReplica from "./ReplayReplica.js"

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
+import { ReplayBuffer, ReplayBufferError, ReplayCursor } from "@scrollback/core"
 import { Cause, Config, ConfigProvider, Effect, Exit, Fiber, FiberId, Layer, Option, pipe } from "effect"
 import * as internal from "../src/internal/replayBuffer.js"
 
@@ -182,7 +182,7 @@ describe("ReplayBuffer", () => {
         assert.isFalse(yield* rb.end)
         const error = failure(yield* Effect.exit(rb.write(bytes("d"))))
         assert.strictEqual(error._tag, "BufferClosed")
-        assert.strictEqual(error.total, 3)
+        assert.strictEqual(error._tag === "BufferClosed" && error.total, 3)
         assert.strictEqual(failure(yield* Effect.exit(rb.writeAll([bytes("d")])))._tag, "BufferClosed")
         assert.strictEqual(failure(yield* Effect.exit(rb.write(new Uint8Array(0))))._tag, "BufferClosed")
         assert.strictEqual(text((yield* rb.readFrom(0)).bytes), "abc")
@@ -352,18 +352,20 @@ describe("ReplayBuffer", () => {
         yield* rb.awaitData(100) // ended: never waits
       }))
 
-    it.effect("unsafeOnData: once, at once when ready, cancellable", () =>
+    it.effect("the wake-up behind ReplayCursor.unsafeAwait: once, at once when ready, cancellable", () =>
       Effect.gen(function*() {
         const rb = yield* ReplayBuffer.make({ capacity: 8 })
         const calls: Array<string> = []
-        rb.unsafeOnData(0, () => calls.push("a"))
-        const cancelB = rb.unsafeOnData(0, () => calls.push("b"))
-        rb.unsafeOnData(5, () => calls.push("c"))
+        const at = (offset: number) => ReplayCursor.make(rb, { from: offset })
+        const [a, b, c] = [yield* at(0), yield* at(0), yield* at(0)]
+        ReplayCursor.unsafeAwait(a, () => calls.push("a"))
+        const cancelB = ReplayCursor.unsafeAwait(b, () => calls.push("b"))
         cancelB()
         yield* rb.write(bytes("xy"))
-        yield* rb.write(bytes("z"))
-        assert.deepStrictEqual(calls, ["a"]) // "a" once; "b" cancelled; "c" waits for offset 5
-        rb.unsafeOnData(1, () => calls.push("d")) // already there: called synchronously
+        ReplayCursor.unsafeNext(c) // reads "xy": c now waits at offset 2
+        ReplayCursor.unsafeAwait(c, () => calls.push("c"))
+        assert.deepStrictEqual(calls, ["a"]) // "a" once; "b" cancelled; "c" waits for offset 2
+        ReplayCursor.unsafeAwait(yield* at(1), () => calls.push("d")) // already there: called synchronously
         assert.deepStrictEqual(calls, ["a", "d"])
         yield* rb.end
         assert.deepStrictEqual(calls, ["a", "d", "c"]) // the end wakes it

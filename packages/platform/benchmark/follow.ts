@@ -11,7 +11,7 @@
  * rounds, to check that everything runs (the figures are then rough).
  */
 import { compare, heapUsed, report } from "@scrollback/bench-kit"
-import { ReplayBuffer } from "@scrollback/core"
+import { ReplayBuffer, ReplayCursor } from "@scrollback/core"
 import { ReplayStream } from "@scrollback/platform"
 import { Chunk, Deferred, Effect, Exit, Fiber, FiberId, PubSub, Queue, Stream } from "effect"
 
@@ -176,7 +176,7 @@ const fanOut = async (followers: number, minSpeedRatio: number | undefined) => {
     followers,
     follower: (sink) => ReplayStream.follow(buffer, { from: 0, onEvicted: "fail" }).pipe(Stream.runForEachChunk(sink)),
     write: buffer.write(chunk),
-    close: buffer.end
+    close: Effect.orDie(buffer.end)
   })
   const theirs = await fleet({
     name: "PubSub.unbounded({ replay }) + Stream.fromPubSub",
@@ -238,19 +238,19 @@ const heapPerFiber = async (
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 
 /**
- * Not a public API: the follower's loop without a Stream (read views from a
- * cursor, sink them, park on `awaitData` when caught up), to show what the
- * follower's own state costs once Effect's Stream machinery is out of the way.
+ * The follower's loop without a Stream (`ReplayCursor.next`, sink the views,
+ * park when caught up), to show what the follower's own state costs once
+ * Effect's Stream machinery is out of the way.
  */
-const streamlessFollower = (buffer: ReplayBuffer.ReplayBuffer, sink: Sink): Effect.Effect<never> => {
-  let cursor = buffer.unsafeOldest()
-  return Effect.forever(Effect.suspend(() => {
-    const read = buffer.unsafeRead(cursor, ReplayStream.DEFAULT_MAX_CHUNK_BYTES)
-    if (read.chunks.length === 0) return buffer.awaitData(cursor)
-    cursor = read.next
-    return sink(Chunk.unsafeFromArray(read.chunks))
-  }))
-}
+const streamlessFollower = (buffer: ReplayBuffer.ReplayBuffer, sink: Sink): Effect.Effect<never> =>
+  Effect.flatMap(
+    Effect.orDie(ReplayCursor.make(buffer)),
+    (cursor) =>
+      Effect.forever(Effect.flatMap(ReplayCursor.next(cursor), (step) => {
+        if (step._tag === "Data") return sink(Chunk.unsafeFromArray(step.chunks as Array<Uint8Array>))
+        return step._tag === "Done" ? Effect.never : Effect.void
+      }))
+  )
 
 const memory = async () => {
   const REPLAYED = 16 * CHUNK_SIZE
@@ -341,7 +341,7 @@ const memory = async () => {
   )
   line(
     "memory per idle follower without a Stream (a loop in a fiber), minus the fiber",
-    "cursor loop: unsafeRead + awaitData (not a public API), minus the fiber",
+    "cursor loop: ReplayCursor.next (no Stream), minus the fiber",
     m.streamless - m.fiber,
     "PubSub.subscribe + Queue.takeBetween loop, minus the fiber",
     m.pubsubTake - m.fiber,

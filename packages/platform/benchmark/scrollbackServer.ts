@@ -1,12 +1,13 @@
 /**
  * How the benchmarks start scrollback's server: the one place to change when
  * the transports change. Public API only: `ReplayHttp.layer` (SSE and
- * WebSocket) on `NodeHttpServer.layer`, over a `ReplayRegistry` the caller
- * creates its buffers in.
+ * WebSocket) on `NodeHttpServer.layer`, over a `ReplayRegistry` (`@scrollback/core`)
+ * the caller creates its buffers in.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
-import { ReplayHttp, ReplayRegistry } from "@scrollback/platform"
+import { ReplayRegistry } from "@scrollback/core"
+import { ReplayHttp } from "@scrollback/platform"
 import { Context, Effect, Layer, Scope } from "effect"
 import * as Http from "node:http"
 

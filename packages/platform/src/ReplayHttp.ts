@@ -10,14 +10,14 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/httpApp.js"
-import type * as ReplayRegistry from "./ReplayRegistry.js"
+import type { Denied } from "./ReplayHttpError.js"
 
 /**
  * The default path prefix: `/scrollback`.
@@ -164,19 +164,6 @@ export interface AuthorizationRequest {
 }
 
 /**
- * The authorization hook refused a request: the response has this `status`
- * (an HTTP status from 400 to 599, typically `401` or `403`; anything else
- * is sent as `403`) and a JSON body with `_tag: "Denied"` and the message.
- *
- * @since 0.1.0
- * @category errors
- */
-export class Denied extends Schema.TaggedError<Denied>("@scrollback/platform/Denied")("Denied", {
-  status: Schema.Number,
-  message: Schema.String
-}) {}
-
-/**
  * The authorization hook, a service users supply. It runs for every request
  * after the path and parameters were parsed and before the buffer is looked
  * up (so a refused client cannot learn which keys exist). Without it in the
@@ -206,7 +193,7 @@ export const Authorization: Context.Tag<Authorization, Authorization> = internal
  * const TokenAuth = ReplayHttp.layerAuthorization(({ request }) =>
  *   request.headers["authorization"] === "Bearer let-me-in"
  *     ? Effect.void
- *     : Effect.fail(new ReplayHttp.Denied({ status: 401, message: "a bearer token is required" }))
+ *     : Effect.fail(new ReplayHttpError.Denied({ status: 401, message: "a bearer token is required" }))
  * )
  * ```
  *
@@ -245,7 +232,8 @@ export const layerAllowAll: Layer.Layer<Authorization> = internal.layerAllowAll
  * ```ts
  * import { HttpServer } from "@effect/platform"
  * import { Layer } from "effect"
- * import { ReplayHttp, ReplayRegistry } from "@scrollback/platform"
+ * import { ReplayRegistry } from "@scrollback/core"
+ * import { ReplayHttp } from "@scrollback/platform"
  *
  * const Server = HttpServer.serve(ReplayHttp.httpApp({ prefix: "/logs" })).pipe(
  *   Layer.provide(ReplayRegistry.layer())
@@ -268,7 +256,8 @@ export const httpApp: (
  * ```ts
  * import { HttpLayerRouter } from "@effect/platform"
  * import { Layer } from "effect"
- * import { ReplayHttp, ReplayRegistry } from "@scrollback/platform"
+ * import { ReplayRegistry } from "@scrollback/core"
+ * import { ReplayHttp } from "@scrollback/platform"
  *
  * const Routes = ReplayHttp.layerRouter().pipe(Layer.provide(ReplayRegistry.layer()))
  * const Server = HttpLayerRouter.serve(Routes) // needs an HttpServer
@@ -290,7 +279,8 @@ export const layerRouter: (
  * import { NodeHttpServer } from "@effect/platform-node"
  * import { Layer } from "effect"
  * import { createServer } from "node:http"
- * import { ReplayHttp, ReplayRegistry } from "@scrollback/platform"
+ * import { ReplayRegistry } from "@scrollback/core"
+ * import { ReplayHttp } from "@scrollback/platform"
  *
  * const Main = ReplayHttp.layer().pipe(
  *   Layer.provide(ReplayRegistry.layer()),

@@ -9,10 +9,23 @@ import type * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type { PlatformError } from "@effect/platform/Error"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
-import type { BufferClosed, InvalidCapacity, OffsetOverflow } from "@scrollback/core/ReplayBufferError"
+import type { InvalidCapacity } from "@scrollback/core/ReplayBufferError"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/process.js"
+
+/**
+ * Why a capture can fail: the command could not run or an I/O error
+ * (`PlatformError`); a writer lease could not be taken (`WriterBusy`: another
+ * producer holds the buffer or a tee; `BufferClosed`: it had already ended;
+ * `StorageUnavailable`); or a write was refused (`BufferClosed` when someone
+ * ended the buffer meanwhile, `OffsetOverflow`, `LeaseLost`,
+ * `StorageUnavailable`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CaptureError = PlatformError | ReplayBuffer.AcquireError | ReplayBuffer.WriterError
 
 /**
  * @since 0.1.0
@@ -107,7 +120,7 @@ export const capture: {
     options?: CaptureOptions
   ): (command: Command.Command) => Effect.Effect<
     CommandExecutor.ExitCode,
-    PlatformError | BufferClosed | OffsetOverflow,
+    CaptureError,
     CommandExecutor.CommandExecutor
   >
   (
@@ -116,7 +129,7 @@ export const capture: {
     options?: CaptureOptions
   ): Effect.Effect<
     CommandExecutor.ExitCode,
-    PlatformError | BufferClosed | OffsetOverflow,
+    CaptureError,
     CommandExecutor.CommandExecutor
   >
 } = internal.capture
@@ -153,12 +166,12 @@ export const captureProcess: {
     options?: CaptureOptions
   ): (
     process: CommandExecutor.Process
-  ) => Effect.Effect<CommandExecutor.ExitCode, PlatformError | BufferClosed | OffsetOverflow>
+  ) => Effect.Effect<CommandExecutor.ExitCode, CaptureError>
   (
     process: CommandExecutor.Process,
     buffer: ReplayBuffer.ReplayBuffer,
     options?: CaptureOptions
-  ): Effect.Effect<CommandExecutor.ExitCode, PlatformError | BufferClosed | OffsetOverflow>
+  ): Effect.Effect<CommandExecutor.ExitCode, CaptureError>
 } = internal.captureProcess
 
 /**
@@ -189,6 +202,6 @@ export const run: (
   options?: RunOptions
 ) => Effect.Effect<
   ReplayBuffer.ReplayBuffer,
-  InvalidCapacity,
+  InvalidCapacity | ReplayBuffer.AcquireError,
   CommandExecutor.CommandExecutor | Scope.Scope
 > = internal.run

@@ -6,11 +6,30 @@
  * @since 0.1.0
  */
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
-import type { BufferClosed, OffsetOverflow } from "@scrollback/core/ReplayBufferError"
 import type * as Effect from "effect/Effect"
 import type * as Sink from "effect/Sink"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/sink.js"
+
+/**
+ * The errors of a sink into `T`: a plain buffer's writes can meet
+ * `WriterBusy` (a producer holds its lease), a writer's can meet `LeaseLost`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ErrorOf<T> = T extends ReplayBuffer.ReplayBuffer ? ReplayBuffer.WriteError : ReplayBuffer.WriterError
+
+/**
+ * Why `write` can fail, besides the stream's own errors: taking the lease
+ * (`WriterBusy`, `BufferClosed` if the buffer had already ended,
+ * `StorageUnavailable`) and writing through it (`BufferClosed`,
+ * `OffsetOverflow`, `LeaseLost`, `StorageUnavailable`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WriteError = ReplayBuffer.AcquireError | ReplayBuffer.WriterError
 
 /**
  * @since 0.1.0
@@ -28,14 +47,23 @@ export interface WriteOptions {
    * reaches the caller.
    */
   readonly end?: boolean | undefined
+  /**
+   * Default `false`: fail with `WriterBusy` at once when another producer
+   * holds the buffer's writer lease. `true`: wait for the lease.
+   */
+  readonly wait?: boolean | undefined
 }
 
 /**
- * A sink that writes every chunk the stream delivers into `buffer` as ONE
+ * A sink that writes every chunk the stream delivers into `target` as ONE
  * `writeAll` batch: readers see the whole chunk or none of it, and the
  * Effect overhead is paid once per chunk, not once per array. It never ends
  * the buffer: the sink completes when the stream does, and fails with
  * `BufferClosed` if the buffer was ended meanwhile (or `OffsetOverflow`).
+ *
+ * `target` is a buffer (plain writes: they fail with `WriterBusy` while a
+ * producer holds the buffer's writer lease) or the `Writer` of a lease you
+ * hold (see `ReplayBuffer.acquireWriter`).
  *
  * The buffer copies the bytes, so the stream may reuse its arrays. The sink
  * never waits for followers. Each batch adds its length to
@@ -62,13 +90,16 @@ export interface WriteOptions {
  * @since 0.1.0
  * @category constructors
  */
-export const make: (
-  buffer: ReplayBuffer.ReplayBuffer
-) => Sink.Sink<void, Uint8Array, never, BufferClosed | OffsetOverflow> = internal.make
+export const make: <T extends ReplayBuffer.ReplayBuffer | ReplayBuffer.Writer>(
+  target: T
+) => Sink.Sink<void, Uint8Array, never, ErrorOf<T>> = internal.make
 
 /**
- * Runs `stream` into `buffer` with {@link make}, then, unless `end: false`,
- * ends the buffer the way the stream ended:
+ * Runs `stream` into `buffer` with {@link make} while holding the buffer's
+ * writer lease for the whole run, then, unless `end: false`, ends the buffer
+ * the way the stream ended. A second producer on the same buffer fails with
+ * `WriterBusy` at once (or waits, with `wait: true`), before it writes or
+ * ends anything: two producers never interleave or end each other's buffer.
  *
  * | the stream                    | the buffer                                         | `write` returns |
  * |-------------------------------|----------------------------------------------------|-----------------|
@@ -78,9 +109,10 @@ export const make: (
  * | dies                          | `fail(ProducerFailed { reason: "defect: …" })`     | dies            |
  * | is interrupted                | `fail(ProducerFailed { reason: "interrupted" })`   | interrupted     |
  *
- * With `end: false` the buffer is left open in every case. If the buffer was
- * already ended by someone else, ending it again changes nothing (the first
- * end wins) and the write fails with `BufferClosed`.
+ * With `end: false` the buffer is left open in every case. If the buffer had
+ * already ended, `write` fails with `BufferClosed` before running the stream
+ * (an empty stream included); if someone else ends it during the run, the
+ * next chunk fails with `BufferClosed` and the first end stands.
  *
  * @example
  * ```ts
@@ -103,10 +135,10 @@ export const write: {
   (
     buffer: ReplayBuffer.ReplayBuffer,
     options?: WriteOptions
-  ): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Effect.Effect<void, E | BufferClosed | OffsetOverflow, R>
+  ): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Effect.Effect<void, E | WriteError, R>
   <E, R>(
     self: Stream.Stream<Uint8Array, E, R>,
     buffer: ReplayBuffer.ReplayBuffer,
     options?: WriteOptions
-  ): Effect.Effect<void, E | BufferClosed | OffsetOverflow, R>
+  ): Effect.Effect<void, E | WriteError, R>
 } = internal.write

@@ -5,23 +5,26 @@
  * @since 0.1.0
  */
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
-import type { InvalidOffset, OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import type { ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import type * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import type * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/follow.js"
 
 /**
  * Where a follower starts: an absolute byte offset, `"oldest"` (everything
- * retained) or `"live"` (only bytes written from now on).
+ * retained), `"live"` (only bytes written from now on), or a resume position
+ * `{ epoch, offset }` — the rules of `ReplayCursor`:
  *
  * A numeric offset is read like the seed's `ReadFrom`: below 0 counts as 0,
  * past `total` starts at `total`; below `oldest` it was evicted, and the
- * `onEvicted` policy applies.
+ * `onEvicted` policy applies. A resume position of another epoch fails with
+ * `EpochMismatch`, one past `total` with `OffsetAhead`.
  *
  * @since 0.1.0
  * @category models
  */
-export type From = number | "oldest" | "live"
+export type From = ReplayCursor.From
 
 /**
  * What a follower does when the next byte it needs was evicted — at the
@@ -36,7 +39,7 @@ export type From = number | "oldest" | "live"
  * @since 0.1.0
  * @category models
  */
-export type OnEvicted = "clamp" | "fail"
+export type OnEvicted = ReplayCursor.OnEvicted
 
 /**
  * The bytes `[requested, oldest)` were evicted before this follower read
@@ -45,11 +48,17 @@ export type OnEvicted = "clamp" | "fail"
  * @since 0.1.0
  * @category models
  */
-export interface Gap {
-  readonly _tag: "Gap"
-  readonly requested: number
-  readonly oldest: number
-}
+export type Gap = ReplayCursor.Gap
+
+/**
+ * Why a follower fails: it cannot start (`InvalidOffset`, `OffsetEvicted`,
+ * `EpochMismatch`, `OffsetAhead`), it fell behind eviction under `"fail"`
+ * (`OffsetEvicted`), or the producer failed (`ProducerFailed`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FollowError = ReplayCursor.StartError | ProducerFailed
 
 /**
  * Bytes at an absolute offset.
@@ -129,7 +138,7 @@ export const DEFAULT_MAX_CHUNK_BYTES: number = internal.DEFAULT_MAX_CHUNK_BYTES
 export const follow: (
   buffer: ReplayBuffer.ReplayBuffer,
   options?: FollowOptions
-) => Stream.Stream<Uint8Array, InvalidOffset | OffsetEvicted | ProducerFailed> = internal.follow
+) => Stream.Stream<Uint8Array, FollowError> = internal.follow
 
 /**
  * Like {@link follow}, but emits frames that carry their offset, and a `Gap`
@@ -142,4 +151,4 @@ export const follow: (
 export const frames: (
   buffer: ReplayBuffer.ReplayBuffer,
   options?: FollowOptions
-) => Stream.Stream<Frame, InvalidOffset | OffsetEvicted | ProducerFailed> = internal.frames
+) => Stream.Stream<Frame, FollowError> = internal.frames

@@ -9,6 +9,14 @@
 export * as ReplayClient from "./ReplayClient.js"
 
 /**
+ * The typed errors of `ReplayClient`. Each is a `Schema.TaggedError`, so it
+ * can be encoded and decoded.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayClientError from "./ReplayClientError.js"
+
+/**
  * HTTP transports for the buffers of a `ReplayRegistry`: server-sent events
  * that a stock `EventSource` resumes, WebSocket with binary frames that carry
  * their offset, plain and long-poll GET, and JSON metadata — the wire
@@ -19,13 +27,14 @@ export * as ReplayClient from "./ReplayClient.js"
 export * as ReplayHttp from "./ReplayHttp.js"
 
 /**
- * Effect `Metric`s for replay buffers and their followers. They are updated
- * by the followers, the writers and the registry of this package; read them
- * with `Metric.value` or export them with any Effect metrics exporter.
+ * The errors the HTTP transports answer with, besides the core's and the
+ * registry's. Each is a `Schema.TaggedError`: the server encodes it into the
+ * JSON body of a refusal (`ReplayProtocol.ErrorBody`) and the client decodes
+ * it back.
  *
  * @since 0.1.0
  */
-export * as ReplayMetrics from "./ReplayMetrics.js"
+export * as ReplayHttpError from "./ReplayHttpError.js"
 
 /**
  * Process capture with `@effect/platform`'s `Command`: a child process's
@@ -37,24 +46,23 @@ export * as ReplayMetrics from "./ReplayMetrics.js"
 export * as ReplayProcess from "./ReplayProcess.js"
 
 /**
- * A keyed set of `ReplayBuffer`s as a service: one buffer per stream (a
- * process, a build, a chat turn), found by a key that can appear in a URL,
- * with bounds on how many buffers and how many bytes it holds, and removal of
- * ended buffers after an idle time.
+ * The wire protocol of scrollback's HTTP transports, as Schemas shared by the
+ * server (`ReplayHttp`, and the Node fan-out in `@scrollback/platform-node`)
+ * and the client (`ReplayClient`): resume positions (`EPOCH:OFFSET`), the
+ * query parameters, the hello, gap, end and info messages, WebSocket text
+ * messages and binary frames, and the JSON body of a refusal, whose error is
+ * encoded with the error classes' own schemas.
  *
- * | limit            | default              | what happens when it is reached                        |
- * |------------------|----------------------|--------------------------------------------------------|
- * | `maxBuffers`     | 1,024                | `create` fails `RegistryFull { reason: "buffers" }`    |
- * | `maxTotalBytes`  | 268,435,456 (256 MiB)| `create` fails `RegistryFull { reason: "bytes" }`      |
- * | `defaultCapacity`| 1,048,576 (1 MiB)    | the capacity of a buffer created without one           |
- * | `idleTimeout`    | 5 minutes            | an ended buffer is removed this long after it ended    |
- *
- * `maxTotalBytes` bounds the sum of the *capacities* of the buffers held (the
- * most memory they can ever retain), not the bytes written so far.
+ * | message | SSE | WebSocket |
+ * |---------|-----|-----------|
+ * | hello   | `event: hello`, `id: EPOCH:START`, data {@link Hello} | text `{"type":"hello",…}` |
+ * | bytes   | default event, `id: EPOCH:NEXT`, data base64 | binary: 8-byte big-endian offset, then the bytes |
+ * | gap     | `event: gap`, `id: EPOCH:OLDEST`, data {@link Gap} | text `{"type":"gap",…}` |
+ * | end     | `event: end`, `id: EPOCH:TOTAL`, data {@link End} | text `{"type":"end",…}`, then close 1000 |
  *
  * @since 0.1.0
  */
-export * as ReplayRegistry from "./ReplayRegistry.js"
+export * as ReplayProtocol from "./ReplayProtocol.js"
 
 /**
  * Writing a `Stream` of bytes into a `ReplayBuffer`: a `Sink` that turns each

@@ -5,9 +5,12 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { assert, describe, it } from "@effect/vitest"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import { OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import * as ReplayRegistryError from "@scrollback/core/ReplayRegistryError"
 import * as ReplayClient from "@scrollback/platform/ReplayClient"
+import * as ReplayClientError from "@scrollback/platform/ReplayClientError"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
-import * as ReplayRegistry from "@scrollback/platform/ReplayRegistry"
+import * as ReplayHttpError from "@scrollback/platform/ReplayHttpError"
 import type * as ReplayStream from "@scrollback/platform/ReplayStream"
 import {
   Cause,
@@ -434,7 +437,7 @@ describe("ReplayClient", () => {
       yield* reborn.write(text("second incarnation"))
 
       const error = failureOf(yield* Fiber.join(follower))
-      assert.instanceOf(error, ReplayClient.EpochChanged)
+      assert.instanceOf(error, ReplayClientError.EpochChanged)
       assert.deepStrictEqual({ expected: error.expected, actual: error.actual }, {
         expected: buffer.epoch,
         actual: reborn.epoch
@@ -448,13 +451,13 @@ describe("ReplayClient", () => {
         const buffer = yield* server.registry.create("k")
 
         const missing = failureOf(yield* Effect.exit(collect(ReplayClient.follow(server.url("nope")))))
-        assert.instanceOf(missing, ReplayRegistry.BufferNotFound)
+        assert.instanceOf(missing, ReplayRegistryError.BufferNotFound)
         assert.strictEqual(missing.key, "nope")
 
         const stale = failureOf(
           yield* Effect.exit(collect(ReplayClient.follow(server.url("k"), { epoch: "0123456789abcdef" })))
         )
-        assert.instanceOf(stale, ReplayClient.EpochChanged)
+        assert.instanceOf(stale, ReplayClientError.EpochChanged)
         assert.deepStrictEqual({ expected: stale.expected, actual: stale.actual }, {
           expected: "0123456789abcdef",
           actual: buffer.epoch
@@ -462,10 +465,10 @@ describe("ReplayClient", () => {
 
         const locked = yield* startServer(
           0,
-          ReplayHttp.layerAuthorization(() => Effect.fail(new ReplayHttp.Denied({ status: 401, message: "no" })))
+          ReplayHttp.layerAuthorization(() => Effect.fail(new ReplayHttpError.Denied({ status: 401, message: "no" })))
         )
         const denied = failureOf(yield* Effect.exit(collect(ReplayClient.follow(locked.url("k")))))
-        assert.instanceOf(denied, ReplayClient.HttpStatusError)
+        assert.instanceOf(denied, ReplayClientError.HttpStatusError)
         assert.strictEqual(denied.status, 401)
         assert.include(denied.body, "Denied")
       }).pipe(Effect.provide(FetchHttpClient.layer)))
@@ -524,7 +527,7 @@ describe("ReplayClient", () => {
         Effect.gen(function*() {
           const server = yield* scriptedServer(scripts)
           const error = failureOf(yield* Effect.exit(collect(ReplayClient.follow(server.url, { schedule: quick(3) }))))
-          assert.instanceOf(error, ReplayClient.ProtocolError)
+          assert.instanceOf(error, ReplayClientError.ProtocolError)
           assert.include(error.reason, reason)
         }).pipe(Effect.provide(FetchHttpClient.layer)))
     }
@@ -543,7 +546,7 @@ describe("ReplayClient", () => {
             )
           )
         )
-        assert.instanceOf(error, ReplayClient.EpochChanged)
+        assert.instanceOf(error, ReplayClientError.EpochChanged)
         assert.deepStrictEqual({ expected: error.expected, actual: error.actual }, {
           expected: EPOCH,
           actual: "00000000000000bb"
@@ -556,7 +559,7 @@ describe("ReplayClient", () => {
         // Accepts, says hello, and ends the response: the hello alone is not progress.
         const server = yield* scriptedServer([sse([hello(0)])])
         const error = failureOf(yield* Effect.exit(collect(ReplayClient.follow(server.url, { schedule: quick(3) }))))
-        assert.instanceOf(error, ReplayClient.ConnectionFailed)
+        assert.instanceOf(error, ReplayClientError.ConnectionFailed)
         assert.strictEqual(error.attempts, 4)
         assert.strictEqual(error.cause.reason, "EndOfStream")
         assert.strictEqual(server.requests.length, 4)
@@ -603,7 +606,7 @@ describe("ReplayClient", () => {
           const state: Flood = { written: 0, finished: false }
           const server = yield* scriptedServer([flood(state, 200, "text/event-stream", prefix, unit)])
           const error = failureOf(yield* Effect.exit(collect(ReplayClient.follow(server.url, { schedule: quick(3) }))))
-          assert.instanceOf(error, ReplayClient.ProtocolError)
+          assert.instanceOf(error, ReplayClientError.ProtocolError)
           assert.include(error.reason, `exceeds maxEventBytes (${ReplayClient.DEFAULT_MAX_EVENT_BYTES})`)
           // The client gave up at the limit (plus what sat in socket buffers), long before the server's 64 MiB.
           assert.isFalse(state.finished)
@@ -626,7 +629,7 @@ describe("ReplayClient", () => {
             )
           )
         )
-        assert.instanceOf(error, ReplayClient.ProtocolError)
+        assert.instanceOf(error, ReplayClientError.ProtocolError)
         assert.include(error.reason, "exceeds maxEventBytes (1000)")
         assert.deepStrictEqual(received, ["abc"])
         assert.isFalse(state.finished)
@@ -637,7 +640,7 @@ describe("ReplayClient", () => {
         const state: Flood = { written: 0, finished: false }
         const server = yield* scriptedServer([flood(state, 400, "application/json", "", "x")])
         const error = failureOf(yield* Effect.exit(collect(ReplayClient.follow(server.url, { schedule: quick(3) }))))
-        assert.instanceOf(error, ReplayClient.HttpStatusError)
+        assert.instanceOf(error, ReplayClientError.HttpStatusError)
         assert.strictEqual(error.status, 400)
         assert.strictEqual(error.body, "x".repeat(4096))
         assert.isFalse(state.finished)
@@ -651,7 +654,7 @@ describe("ReplayClient", () => {
         const error = failureOf(
           yield* Effect.exit(collect(ReplayClient.follow(server.url, { from: "live", schedule: quick(3) })))
         )
-        assert.instanceOf(error, ReplayClient.ProtocolError)
+        assert.instanceOf(error, ReplayClientError.ProtocolError)
         assert.include(error.reason, "/info body is larger than 65536 bytes")
         assert.isFalse(state.finished)
         assert.isBelow(state.written, FLOOD_CAP / 2)
@@ -686,7 +689,7 @@ describe("ReplayClient", () => {
           })))
         )
         const elapsed = Date.now() - start
-        assert.instanceOf(error, ReplayClient.ConnectionFailed)
+        assert.instanceOf(error, ReplayClientError.ConnectionFailed)
         assert.strictEqual(error.attempts, 5)
         assert.strictEqual(error.cause.reason, "Transport")
         assert.strictEqual(accepted, 5)
@@ -699,13 +702,13 @@ describe("ReplayClient", () => {
             collect(ReplayClient.follow(`http://127.0.0.1:${port}/scrollback/k`, { schedule: quick(2) }))
           )
         )
-        assert.instanceOf(refused, ReplayClient.ConnectionFailed)
+        assert.instanceOf(refused, ReplayClientError.ConnectionFailed)
         assert.strictEqual(refused.attempts, 3)
       }).pipe(Effect.provide(FetchHttpClient.layer)))
 
     it.effect("the default schedule: ×2 from 100 ms, jittered, capped at 5 s, 10 retries", () =>
       Effect.gen(function*() {
-        const input = new ReplayClient.Disconnected({ reason: "EndOfStream" })
+        const input = new ReplayClientError.Disconnected({ reason: "EndOfStream" })
         // The delays it would wait (the last output is the "done" step's).
         const delays = Chunk.toReadonlyArray(
           yield* Schedule.run(Schedule.delays(ReplayClient.defaultSchedule), 0, Array.from({ length: 20 }, () => input))

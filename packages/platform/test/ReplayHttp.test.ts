@@ -1,11 +1,14 @@
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Command from "@effect/platform/Command"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBufferError } from "@scrollback/core"
-import { ReplayHttp, ReplayRegistry } from "@scrollback/platform"
+import { ReplayRegistry } from "@scrollback/core"
+import { ReplayHttp, ReplayHttpError, ReplayProcess } from "@scrollback/platform"
 import { Context, Deferred, Effect, Fiber, Layer, Stream } from "effect"
 import * as Http from "node:http"
 import {
@@ -164,11 +167,9 @@ describe("ReplayHttp SSE", () => {
       assert.strictEqual(text(collected.bytes), "mnopqrst")
       const failed = yield* request(`${server.base}/scrollback/evict/sse?offset=2&onEvicted=fail`)
       assert.strictEqual(failed.status, 410)
-      assert.deepStrictEqual(json(failed).error, {
-        _tag: "OffsetEvicted",
-        message: "offset 2 was evicted; the oldest retained offset is 12",
-        requested: 2,
-        oldest: 12
+      assert.deepStrictEqual(json(failed), {
+        error: { _tag: "OffsetEvicted", requested: 2, oldest: 12 },
+        message: "offset 2 was evicted; the oldest retained offset is 12"
       })
     }))
 
@@ -205,6 +206,28 @@ describe("ReplayHttp SSE", () => {
       assert.deepStrictEqual(JSON.parse(collected.end!.data), { status: "failed", reason: "exit code 3", exitCode: 3 })
       assert.strictEqual(collected.end!.id, `${buffer.epoch}:4`)
     }))
+
+  it.scopedLive("registry.adopt serves a ReplayProcess.run buffer: byte-exact, with its exit status", () =>
+    Effect.gen(function*() {
+      const server = yield* serve()
+      // CR, a bare \r and every byte value, then exit code 7.
+      const script = "process.stdout.write('line 1\\r\\nprogress 50%\\rprogress 100%\\n');" +
+        "process.stdout.write(Buffer.from(Array.from({ length: 256 }, (_, i) => i)), () => process.exit(7))"
+      const buffer = yield* ReplayProcess.run(Command.make(process.execPath, "-e", script))
+      yield* server.registry.adopt("job", buffer)
+      const collected = yield* collectSse(yield* sse(`${server.base}/scrollback/job/sse`))
+      const expected = concatBytes([
+        bytes("line 1\r\nprogress 50%\rprogress 100%\n"),
+        Uint8Array.from({ length: 256 }, (_, i) => i)
+      ])
+      assert.deepStrictEqual(collected.bytes, expected)
+      assert.deepStrictEqual(JSON.parse(collected.end!.data), {
+        status: "failed",
+        reason: "exited with code 7",
+        exitCode: 7
+      })
+      assert.strictEqual(collected.end!.id, `${buffer.epoch}:${expected.length}`)
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("sends a : ping comment when nothing was sent for keepAlive", () =>
     Effect.gen(function*() {
@@ -244,7 +267,8 @@ describe("ReplayHttp SSE", () => {
         assert.strictEqual(result.status, 400, path)
         assert.strictEqual(result.headers["content-type"], "application/json", path)
         assert.strictEqual(json(result).error._tag, "BadRequest", path)
-        assert.isString(json(result).error.message, path)
+        assert.isString(json(result).error.name, path)
+        assert.isString(json(result).message, path)
       }
     }))
 
@@ -327,14 +351,17 @@ describe("ReplayHttp SSE", () => {
             seen.push(`${transport}:${key}`)
             return request.headers["authorization"] === "Bearer ok"
               ? Effect.void
-              : Effect.fail(new ReplayHttp.Denied({ status: 401, message: "token required" }))
+              : Effect.fail(new ReplayHttpError.Denied({ status: 401, message: "token required" }))
           }
         }
       })
       yield* server.create("secret")
       const denied = yield* request(`${server.base}/scrollback/secret/sse`)
       assert.strictEqual(denied.status, 401)
-      assert.deepStrictEqual(json(denied).error, { _tag: "Denied", message: "token required" })
+      assert.deepStrictEqual(json(denied), {
+        error: { _tag: "Denied", status: 401, message: "token required" },
+        message: "token required"
+      })
       const unknownDenied = yield* request(`${server.base}/scrollback/unknown/info`)
       assert.strictEqual(unknownDenied.status, 401, "a refused client cannot probe which keys exist")
       const ok = yield* request(`${server.base}/scrollback/secret/info`, { headers: { authorization: "Bearer ok" } })
@@ -345,7 +372,7 @@ describe("ReplayHttp SSE", () => {
       assert.strictEqual(get.status, 401)
       assert.deepStrictEqual(seen, ["sse:secret", "info:unknown", "info:secret", "list:undefined", "get:secret"])
       const forbidden = yield* serve({
-        authorization: { authorize: () => Effect.fail(new ReplayHttp.Denied({ status: 403, message: "no" })) }
+        authorization: { authorize: () => Effect.fail(new ReplayHttpError.Denied({ status: 403, message: "no" })) }
       })
       assert.strictEqual((yield* request(`${forbidden.base}/scrollback/`)).status, 403)
     }))
@@ -529,7 +556,7 @@ describe("ReplayHttp composition", () => {
           Layer.provide(
             ReplayHttp.layerAuthorization(({ transport }) =>
               transport === "list"
-                ? Effect.fail(new ReplayHttp.Denied({ status: 403, message: "no listing" }))
+                ? Effect.fail(new ReplayHttpError.Denied({ status: 403, message: "no listing" }))
                 : Effect.void
             )
           ),

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBufferError } from "@scrollback/core"
-import { ReplayHttp } from "@scrollback/platform"
+import { ReplayHttpError } from "@scrollback/platform"
 import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import * as Net from "node:net"
 import {
@@ -188,7 +188,7 @@ describe("ReplayHttp WebSocket", () => {
         authorization: {
           authorize: ({ transport }) =>
             transport === "ws"
-              ? Effect.fail(new ReplayHttp.Denied({ status: 403, message: "no sockets" }))
+              ? Effect.fail(new ReplayHttpError.Denied({ status: 403, message: "no sockets" }))
               : Effect.void
         }
       })

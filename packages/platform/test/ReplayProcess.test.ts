@@ -2,7 +2,8 @@ import { Command } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
-import { ReplayMetrics, ReplayProcess, ReplayStream } from "@scrollback/platform"
+import { ReplayMetrics } from "@scrollback/core"
+import { ReplayProcess, ReplayStream } from "@scrollback/platform"
 import { Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Stream } from "effect"
 import * as fs from "node:fs"
 import { awaitTotal, endedWith, producerFailure } from "./util/bytes.js"
@@ -182,6 +183,27 @@ describe("ReplayProcess", () => {
         assert.deepStrictEqual(yield* endedWith(buffer), Exit.void)
       }).pipe(Effect.provide(NodeContext.layer)))
 
+    it.live("a second capture into a buffer being captured fails WriterBusy at once; the first runs on", () =>
+      Effect.gen(function*() {
+        const buffer = yield* ReplayBuffer.make({ capacity: 4096 })
+        const tee = yield* ReplayBuffer.make({ capacity: 4096 })
+        const first = yield* Effect.fork(
+          ReplayProcess.capture(sh("echo first; read line; echo done"), buffer, { stdout: tee })
+        )
+        assert.strictEqual(yield* firstLine(buffer), "first")
+        // The buffer itself, and a buffer used as the first capture's tee, are both held.
+        const onBuffer = yield* Effect.flip(ReplayProcess.capture(sh("echo second"), buffer))
+        assert.instanceOf(onBuffer, ReplayBufferError.WriterBusy)
+        const onTee = yield* Effect.flip(ReplayProcess.capture(sh("echo second"), yield* ReplayBuffer.make(), {
+          stdout: tee
+        }))
+        assert.instanceOf(onTee, ReplayBufferError.WriterBusy)
+        assert.strictEqual(yield* contents(buffer), "first\n")
+        assert.isTrue(Option.isNone(yield* buffer.ended))
+        yield* Fiber.interrupt(first)
+        assert.strictEqual(producerFailure(yield* endedWith(buffer)).reason, "interrupted")
+      }).pipe(Effect.provide(NodeContext.layer)))
+
     it.live("end: false captures several commands into one open buffer", () =>
       Effect.gen(function*() {
         const buffer = yield* ReplayBuffer.make({ capacity: 1024 })
@@ -249,6 +271,17 @@ describe("ReplayProcess", () => {
         assert.isFalse(isAlive(pid))
         assert.strictEqual(producerFailure(yield* endedWith(buffer)).reason, "interrupted")
       }).pipe(Effect.provide(NodeContext.layer)))
+
+    it.live("the process holds the buffer's writer lease from the start: nobody else writes into it", () =>
+      Effect.gen(function*() {
+        const buffer = yield* ReplayProcess.run(sh("read line; echo out"))
+        assert.instanceOf(yield* Effect.flip(buffer.write(text("intruder"))), ReplayBufferError.WriterBusy)
+        assert.instanceOf(
+          yield* Effect.flip(Effect.scoped(buffer.acquireWriter())),
+          ReplayBufferError.WriterBusy
+        )
+        assert.strictEqual(yield* contents(buffer), "")
+      }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
 
     it.live("an invalid capacity fails with InvalidCapacity and starts nothing", () =>
       Effect.gen(function*() {

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
-import { ReplayMetrics, ReplaySink, ReplayStream } from "@scrollback/platform"
+import { ReplayMetrics } from "@scrollback/core"
+import { ReplaySink, ReplayStream } from "@scrollback/platform"
 import { Cause, Chunk, Data, Deferred, Effect, Exit, FastCheck as fc, Fiber, Metric, Option, Stream } from "effect"
 import { awaitTotal, concat, endedWith, producerFailure } from "./util/bytes.js"
 
@@ -235,6 +236,72 @@ describe("ReplaySink", () => {
         yield* buffer.end
         const error = yield* Stream.make(text("late")).pipe(ReplaySink.write(buffer), Effect.flip)
         assert.instanceOf(error, ReplayBufferError.BufferClosed)
+        assert.deepStrictEqual(yield* endedWith(buffer), Exit.void)
+      }))
+
+    it.effect("an empty stream into a buffer that has already ended fails BufferClosed, as the table says", () =>
+      Effect.gen(function*() {
+        const buffer = yield* ReplayBuffer.make({ capacity: 64 })
+        yield* buffer.fail(new ReplayBufferError.ProducerFailed({ reason: "first" }))
+        const error = yield* Stream.empty.pipe(ReplaySink.write(buffer), Effect.flip)
+        assert.instanceOf(error, ReplayBufferError.BufferClosed)
+        assert.strictEqual(producerFailure(yield* endedWith(buffer)).reason, "first")
+      }))
+
+    it.effect("two concurrent writes into one buffer: the second fails WriterBusy at once, before writing or ending", () =>
+      Effect.gen(function*() {
+        const buffer = yield* ReplayBuffer.make({ capacity: 1024 })
+        const follower = yield* ReplayStream.follow(buffer).pipe(Stream.decodeText(), Stream.mkString, Effect.fork)
+        const firstStarted = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        // The first producer writes, then waits with its lease held; it fails at the end, with its own reason.
+        const first = yield* Stream.make(text("first:1 ")).pipe(
+          Stream.concat(Stream.fromEffect(Deferred.succeed(firstStarted, undefined)).pipe(Stream.drain)),
+          Stream.concat(Stream.fromEffect(Deferred.await(release)).pipe(Stream.drain)),
+          Stream.concat(Stream.make(text("first:2"))),
+          Stream.concat(Stream.fail(new Boom({ message: "first producer failed" }))),
+          ReplaySink.write(buffer),
+          Effect.fork
+        )
+        yield* Deferred.await(firstStarted)
+        // The second never got the lease: it fails at once, wrote nothing, ended nothing (its stream never ran).
+        let ran = false
+        const second = yield* Stream.make(text("SECOND")).pipe(
+          Stream.tap(() => Effect.sync(() => ran = true)),
+          ReplaySink.write(buffer),
+          Effect.flip
+        )
+        assert.instanceOf(second, ReplayBufferError.WriterBusy)
+        assert.isFalse(ran)
+        assert.isTrue(Option.isNone(yield* buffer.ended), "the second producer did not end the buffer")
+        yield* Deferred.succeed(release, undefined)
+        assert.instanceOf(yield* Effect.flip(Fiber.join(first)), Boom)
+        assert.strictEqual(decoder.decode(yield* contents(buffer)), "first:1 first:2")
+        assert.strictEqual(producerFailure(yield* endedWith(buffer)).reason, "first producer failed")
+        assert.instanceOf(yield* Effect.flip(Fiber.join(follower)), ReplayBufferError.ProducerFailed)
+      }))
+
+    it.effect("wait: true takes the lease after the producer that holds it, never interleaving", () =>
+      Effect.gen(function*() {
+        const buffer = yield* ReplayBuffer.make({ capacity: 1024 })
+        const release = yield* Deferred.make<void>()
+        const first = yield* Stream.make(text("a1 ")).pipe(
+          Stream.concat(Stream.fromEffect(Deferred.await(release)).pipe(Stream.drain)),
+          Stream.concat(Stream.make(text("a2 "))),
+          ReplaySink.write(buffer, { end: false }),
+          Effect.fork
+        )
+        yield* awaitTotal(buffer, 3)
+        const second = yield* Stream.make(text("b1 "), text("b2")).pipe(
+          ReplaySink.write(buffer, { wait: true }),
+          Effect.fork
+        )
+        yield* Effect.repeatN(Effect.yieldNow(), 20)
+        assert.strictEqual(decoder.decode(yield* contents(buffer)), "a1 ")
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(first)
+        yield* Fiber.join(second)
+        assert.strictEqual(decoder.decode(yield* contents(buffer)), "a1 a2 b1 b2")
         assert.deepStrictEqual(yield* endedWith(buffer), Exit.void)
       }))
   })

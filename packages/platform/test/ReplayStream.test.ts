@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
-import { ReplayMetrics, ReplayStream } from "@scrollback/platform"
+import { ReplayMetrics } from "@scrollback/core"
+import { ReplayStream } from "@scrollback/platform"
 import { Cause, Chunk, Effect, Exit, Fiber, Metric, Option, Ref, Stream } from "effect"
 
 const enc = new TextEncoder()

@@ -49,9 +49,13 @@ export class SegmentLog {
   /** The oldest offset once the write in progress completes. */
   private pendingOldest = 0
 
-  /** `first` is the offset the log starts at (0 unless resuming a numbering); nothing below it is retained. */
-  constructor(readonly capacity: number, private readonly first = 0) {
+  /** Nothing below it is retained: the offset the log started at, or the last `jump`. */
+  private floor: number
+
+  /** `first` is the offset the log starts at (0 unless it continues a numbering, as a replica does). */
+  constructor(readonly capacity: number, first = 0) {
     this.segmentSize = Math.min(capacity, MAX_SEGMENT_SIZE)
+    this.floor = first
     this.total = first
     this.base = Math.floor(first / this.segmentSize)
     this.fill = first - this.base * this.segmentSize
@@ -59,7 +63,24 @@ export class SegmentLog {
 
   /** The oldest offset still retained. */
   get oldest(): number {
-    return Math.max(this.first, this.total - this.capacity)
+    return Math.max(this.floor, this.total - this.capacity)
+  }
+
+  /**
+   * Moves `total` forward to `to` without bytes: everything below `to` reads
+   * as evicted. For a replica whose log of record moved on while it missed
+   * the bytes in between: its followers then see a gap, never a silent skip.
+   */
+  jump(to: number): void {
+    if (to <= this.total) return
+    for (const segment of this.segments) this.release(segment)
+    this.segments = []
+    this.tail = undefined
+    this.floor = to
+    this.total = to
+    this.base = Math.floor(to / this.segmentSize)
+    this.fill = to - this.base * this.segmentSize
+    this.pendingOldest = to
   }
 
   /** Appends `bytes` (copied; the caller keeps ownership). The caller checks overflow first. */

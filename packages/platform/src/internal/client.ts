@@ -1,7 +1,8 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { InvalidOffset, OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import { InvalidOffset, OffsetAhead, OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import { BufferNotFound } from "@scrollback/core/ReplayRegistryError"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -11,8 +12,8 @@ import * as Encoding from "effect/Encoding"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as Api from "../ReplayClient.js"
-import { BufferNotFound } from "../ReplayRegistry.js"
+import type * as Api from "../ReplayClient.js"
+import * as ClientError from "../ReplayClientError.js"
 import type * as ReplayStream from "../ReplayStream.js"
 import { makeSseParser, type SseEvent } from "./sse.js"
 
@@ -23,7 +24,7 @@ export const DEFAULT_IDLE_TIMEOUT: Duration.Duration = Duration.seconds(45)
 export const DEFAULT_MAX_RETRIES = 10
 
 /** @internal */
-export const defaultSchedule: Schedule.Schedule<unknown, Api.Disconnected> = Schedule.exponential(
+export const defaultSchedule: Schedule.Schedule<unknown, ClientError.Disconnected> = Schedule.exponential(
   Duration.millis(100),
   2
 ).pipe(
@@ -125,7 +126,8 @@ const ErrorJson = Schema.parseJson(Schema.Struct({
     expected: Schema.optional(Schema.String),
     actual: Schema.optional(Schema.String),
     requested: Schema.optional(Schema.Number),
-    oldest: Schema.optional(Schema.Number)
+    oldest: Schema.optional(Schema.Number),
+    total: Schema.optional(Schema.Number)
   })
 }))
 const decodeErrorBody = Schema.decodeUnknownEither(ErrorJson)
@@ -164,7 +166,7 @@ interface Attempt {
   data: boolean
 }
 
-type Fatal = Api.ReplayClientError
+type Fatal = ClientError.ReplayClientError
 
 /** Output of the event handler: frames to write, in order, and how the connection ends, if it does. */
 type Outcome = { readonly _tag: "Continue" } | { readonly _tag: "End" } | {
@@ -183,13 +185,14 @@ const validateFrom = (from: ReplayStream.From | undefined): InvalidOffset | unde
   return new InvalidOffset({ offset: from })
 }
 
-const transport = (cause: unknown): Api.Disconnected => new Api.Disconnected({ reason: "Transport", cause })
+const transport = (cause: unknown): ClientError.Disconnected =>
+  new ClientError.Disconnected({ reason: "Transport", cause })
 
 /** @internal */
 export const frames = (
   url: string,
   options?: Api.FollowOptions
-): Stream.Stream<ReplayStream.Frame, Api.ReplayClientError, HttpClient.HttpClient> =>
+): Stream.Stream<ReplayStream.Frame, ClientError.ReplayClientError, HttpClient.HttpClient> =>
   Stream.unwrap(Effect.gen(function*() {
     const invalid = validateFrom(options?.from)
     if (invalid !== undefined) return Stream.fail(invalid)
@@ -203,7 +206,7 @@ export const frames = (
     const driver = yield* Schedule.driver(options?.schedule ?? defaultSchedule)
     const position: Position = { epoch: options?.epoch, cursor: undefined, start: undefined }
 
-    const protocolError = (reason: string) => new Api.ProtocolError({ url: sseUrl, reason })
+    const protocolError = (reason: string) => new ClientError.ProtocolError({ url: sseUrl, reason })
 
     const keyOf = (): string => {
       const slash = base.lastIndexOf("/")
@@ -222,27 +225,30 @@ export const frames = (
     const refusal = (
       requestUrl: string,
       response: HttpClientResponse.HttpClientResponse
-    ): Effect.Effect<never, Fatal | Api.Disconnected> =>
-      Effect.flatMap(bodyOf(response), (body): Effect.Effect<never, Fatal | Api.Disconnected> => {
+    ): Effect.Effect<never, Fatal | ClientError.Disconnected> =>
+      Effect.flatMap(bodyOf(response), (body): Effect.Effect<never, Fatal | ClientError.Disconnected> => {
         const status = response.status
         if (status === 429 || status >= 500) {
-          return Effect.fail(new Api.Disconnected({ reason: "Unavailable", status }))
+          return Effect.fail(new ClientError.Disconnected({ reason: "Unavailable", status }))
         }
         const parsed = decodeErrorBody(body)
         const error = Either.isRight(parsed) ? parsed.right.error : undefined
         if (status === 404) {
           return Effect.fail(new BufferNotFound({ key: error?.key ?? keyOf() }))
         }
+        if (status === 409 && error?._tag === "OffsetAhead" && error.requested !== undefined) {
+          return Effect.fail(new OffsetAhead({ requested: error.requested, total: error.total ?? 0 }))
+        }
         if (status === 409) {
           // The body's `expected`/`actual` are named from the server's side: keep ours as `expected`.
           const ours = position.epoch ?? error?.expected ?? ""
           const theirs = [error?.actual, error?.expected].find((epoch) => epoch !== undefined && epoch !== ours)
-          return Effect.fail(new Api.EpochChanged({ expected: ours, actual: theirs ?? "" }))
+          return Effect.fail(new ClientError.EpochChanged({ expected: ours, actual: theirs ?? "" }))
         }
         if (status === 410 && error?.requested !== undefined && error.oldest !== undefined) {
           return Effect.fail(new OffsetEvicted({ requested: error.requested, oldest: error.oldest }))
         }
-        return Effect.fail(new Api.HttpStatusError({ url: requestUrl, status, body }))
+        return Effect.fail(new ClientError.HttpStatusError({ url: requestUrl, status, body }))
       })
 
     /** Sends a GET with the idle timeout on the response headers; transport failures are retryable. */
@@ -250,10 +256,10 @@ export const frames = (
       client.execute(request).pipe(
         Effect.timeoutFail({
           duration: idleTimeout,
-          onTimeout: () => new Api.Disconnected({ reason: "IdleTimeout" })
+          onTimeout: () => new ClientError.Disconnected({ reason: "IdleTimeout" })
         }),
         Effect.catchIf(
-          (error): error is Exclude<typeof error, Api.Disconnected> => error._tag !== "Disconnected",
+          (error): error is Exclude<typeof error, ClientError.Disconnected> => error._tag !== "Disconnected",
           (error) =>
             // A client built with `filterStatusOk` reports statuses as errors: answer them like statuses.
             error._tag === "ResponseError" && error.reason === "StatusCode"
@@ -269,7 +275,10 @@ export const frames = (
       if (response.status !== 200) return yield* refusal(infoUrl, response)
       // Read at most `MAX_INFO_BODY` bytes: a larger body is not an info, and is not buffered.
       const { text, truncated } = yield* readBounded(response, MAX_INFO_BODY).pipe(
-        Effect.timeoutFail({ duration: idleTimeout, onTimeout: () => new Api.Disconnected({ reason: "IdleTimeout" }) }),
+        Effect.timeoutFail({
+          duration: idleTimeout,
+          onTimeout: () => new ClientError.Disconnected({ reason: "IdleTimeout" })
+        }),
         Effect.mapError((error) => error._tag === "Disconnected" ? error : transport(error))
       )
       if (truncated) {
@@ -281,7 +290,7 @@ export const frames = (
       }
       const value = decoded.right
       if (position.epoch !== undefined && value.epoch !== position.epoch) {
-        return yield* Effect.fail(new Api.EpochChanged({ expected: position.epoch, actual: value.epoch }))
+        return yield* Effect.fail(new ClientError.EpochChanged({ expected: position.epoch, actual: value.epoch }))
       }
       return value
     })
@@ -290,26 +299,27 @@ export const frames = (
      * The server answered `204`: the resume position is at the end of an
      * ended buffer. Ask `/info` how it ended.
      */
-    const settleAtEnd: Channel.Channel<never, unknown, Fatal | Api.Disconnected, unknown, void, unknown> = Channel
-      .fromEffect(Effect.flatMap(info, (state): Effect.Effect<void, Fatal> => {
-        if (position.cursor !== undefined && state.total !== position.cursor) {
-          return Effect.fail(
-            protocolError(`204 at offset ${position.cursor}, but the buffer ended at ${state.total}`)
-          )
-        }
-        if (state.ended === false) {
-          return Effect.fail(protocolError("204 for a buffer that has not ended"))
-        }
-        if (state.ended === "failed") {
-          return Effect.fail(
-            new ProducerFailed({
-              reason: state.reason ?? "the producer failed",
-              ...(state.exitCode === undefined ? {} : { exitCode: state.exitCode })
-            })
-          )
-        }
-        return Effect.void
-      }))
+    const settleAtEnd: Channel.Channel<never, unknown, Fatal | ClientError.Disconnected, unknown, void, unknown> =
+      Channel
+        .fromEffect(Effect.flatMap(info, (state): Effect.Effect<void, Fatal> => {
+          if (position.cursor !== undefined && state.total !== position.cursor) {
+            return Effect.fail(
+              protocolError(`204 at offset ${position.cursor}, but the buffer ended at ${state.total}`)
+            )
+          }
+          if (state.ended === false) {
+            return Effect.fail(protocolError("204 for a buffer that has not ended"))
+          }
+          if (state.ended === "failed") {
+            return Effect.fail(
+              new ProducerFailed({
+                reason: state.reason ?? "the producer failed",
+                ...(state.exitCode === undefined ? {} : { exitCode: state.exitCode })
+              })
+            )
+          }
+          return Effect.void
+        }))
 
     /** Handles one event; pushes frames to `out` (a `Gap` alone in its own chunk). */
     const handle = (
@@ -328,7 +338,7 @@ export const frames = (
           return fail(protocolError(`hello id ${String(event.id)} does not match its data`))
         }
         if (position.epoch !== undefined && hello.epoch !== position.epoch) {
-          return fail(new Api.EpochChanged({ expected: position.epoch, actual: hello.epoch }))
+          return fail(new ClientError.EpochChanged({ expected: position.epoch, actual: hello.epoch }))
         }
         if (attempt.hello) return fail(protocolError("a second hello on one connection"))
         position.epoch = hello.epoch
@@ -418,8 +428,8 @@ export const frames = (
     type Reader = Channel.Channel<
       Chunk.Chunk<ReplayStream.Frame>,
       Chunk.Chunk<string>,
-      Fatal | Api.Disconnected,
-      Api.Disconnected,
+      Fatal | ClientError.Disconnected,
+      ClientError.Disconnected,
       void,
       unknown
     >
@@ -467,7 +477,7 @@ export const frames = (
           return out.length === 0 ? rest : Channel.zipRight(Channel.writeAll(...out), rest)
         },
         onFailure: Channel.failCause,
-        onDone: () => Channel.fail(new Api.Disconnected({ reason: "EndOfStream" }))
+        onDone: () => Channel.fail(new ClientError.Disconnected({ reason: "EndOfStream" }))
       })
       return loop
     }
@@ -478,7 +488,7 @@ export const frames = (
     ): Channel.Channel<
       Chunk.Chunk<ReplayStream.Frame>,
       unknown,
-      Fatal | Api.Disconnected,
+      Fatal | ClientError.Disconnected,
       unknown,
       void,
       unknown
@@ -508,7 +518,7 @@ export const frames = (
         }
         const body = response.stream.pipe(
           Stream.mapError(transport),
-          Stream.timeoutFail(() => new Api.Disconnected({ reason: "IdleTimeout" }), idleTimeout),
+          Stream.timeoutFail(() => new ClientError.Disconnected({ reason: "IdleTimeout" }), idleTimeout),
           Stream.decodeText()
         )
         return Channel.pipeTo(Stream.toChannel(body), reader(attempt))
@@ -535,7 +545,7 @@ export const frames = (
           return yield* driver.next(error).pipe(
             Effect.match({
               onFailure: () =>
-                Channel.fail(new Api.ConnectionFailed({ url: sseUrl, attempts: failures, cause: error })),
+                Channel.fail(new ClientError.ConnectionFailed({ url: sseUrl, attempts: failures, cause: error })),
               onSuccess: () => loop
             })
           )
@@ -550,7 +560,7 @@ export const frames = (
 export const follow = (
   url: string,
   options?: Api.FollowOptions
-): Stream.Stream<Uint8Array, Api.ReplayClientError, HttpClient.HttpClient> => {
+): Stream.Stream<Uint8Array, ClientError.ReplayClientError, HttpClient.HttpClient> => {
   const onGap = options?.onGap
   return frames(url, options).pipe(
     Stream.mapChunksEffect((chunk) => {

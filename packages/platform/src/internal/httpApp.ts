@@ -4,16 +4,21 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import * as ReplayCursor from "@scrollback/core/ReplayCursor"
+import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Api from "../ReplayHttp.js"
-import * as ReplayRegistry from "../ReplayRegistry.js"
+import * as HttpError from "../ReplayHttpError.js"
 import type * as ReplayStream from "../ReplayStream.js"
-import { badRequest, endStateOf, infoJson, Reject } from "./httpShared.js"
+import { badRequest, endStateOf, infoJson, Reject, stateOf } from "./httpShared.js"
+import { Slots } from "./httpSlots.js"
 import { sseResponse } from "./httpSse.js"
 import { runSession, type WsPlan } from "./httpWs.js"
 
@@ -41,7 +46,7 @@ export const authorizationTag = Context.GenericTag<Api.Authorization>("@scrollba
 
 /** @internal */
 export const layerAuthorization = (
-  authorize: (request: Api.AuthorizationRequest) => Effect.Effect<void, Api.Denied>
+  authorize: (request: Api.AuthorizationRequest) => Effect.Effect<void, HttpError.Denied>
 ): Layer.Layer<Api.Authorization> => Layer.succeed(authorizationTag, { authorize })
 
 /** @internal */
@@ -119,16 +124,14 @@ const INTEGER = /^-?[0-9]+$/
 const EPOCH = /^[0-9a-f]{16}$/
 
 const parseInteger = (name: string, raw: string): number | Reject => {
-  if (!INTEGER.test(raw)) return badRequest(`${name} must be a decimal integer, got ${JSON.stringify(raw)}`, { name })
+  if (!INTEGER.test(raw)) return badRequest(name, `${name} must be a decimal integer, got ${JSON.stringify(raw)}`)
   const n = Number(raw)
-  if (!Number.isSafeInteger(n)) return badRequest(`${name} is out of range: ${raw}`, { name })
+  if (!Number.isSafeInteger(n)) return badRequest(name, `${name} is out of range: ${raw}`)
   return n
 }
 
 const parseEpoch = (raw: string): string | Reject =>
-  EPOCH.test(raw) ? raw : badRequest(`epoch must be 16 lowercase hex digits, got ${JSON.stringify(raw)}`, {
-    name: "epoch"
-  })
+  EPOCH.test(raw) ? raw : badRequest("epoch", `epoch must be 16 lowercase hex digits, got ${JSON.stringify(raw)}`)
 
 interface Position {
   readonly epoch: string | undefined
@@ -137,13 +140,14 @@ interface Position {
 
 const parseResumeId = (raw: string): Position | Reject => {
   const colon = raw.lastIndexOf(":")
-  if (colon === -1) {
-    return badRequest(`Last-Event-ID must be EPOCH:OFFSET, got ${JSON.stringify(raw)}`, { name: "Last-Event-ID" })
+  const epoch = colon === -1 ? undefined : raw.slice(0, colon)
+  const offset = colon === -1 ? undefined : parseInteger("Last-Event-ID", raw.slice(colon + 1))
+  if (epoch === undefined || !EPOCH.test(epoch) || offset === undefined || offset instanceof Reject || offset < 0) {
+    return badRequest(
+      "Last-Event-ID",
+      `Last-Event-ID must be EPOCH:OFFSET (16 lowercase hex digits, a decimal offset), got ${JSON.stringify(raw)}`
+    )
   }
-  const epoch = parseEpoch(raw.slice(0, colon))
-  if (epoch instanceof Reject) return epoch
-  const offset = parseInteger("Last-Event-ID offset", raw.slice(colon + 1))
-  if (offset instanceof Reject) return offset
   return { epoch, offset }
 }
 
@@ -161,8 +165,20 @@ const parseOnEvicted = (query: URLSearchParams): ReplayStream.OnEvicted | Reject
   const raw = query.get("onEvicted")
   if (raw === null || raw === "clamp") return "clamp"
   if (raw === "fail") return "fail"
-  return badRequest(`onEvicted must be "clamp" or "fail", got ${JSON.stringify(raw)}`, { name: "onEvicted" })
+  return badRequest("onEvicted", `onEvicted must be "clamp" or "fail", got ${JSON.stringify(raw)}`)
 }
+
+/**
+ * The cursor's `from` for a parsed position: with an epoch and an offset, a
+ * resume position (refused if it belongs to another epoch or points past the
+ * total); an offset alone, the seed's clamp; nothing, the oldest byte.
+ */
+const fromOf = (position: Position): ReplayCursor.From =>
+  position.offset === undefined
+    ? "oldest"
+    : position.epoch === undefined
+    ? position.offset
+    : { epoch: position.epoch, offset: position.offset }
 
 /** Shorthand: a value or a refusal, as an Effect. */
 const orReject = <A>(value: A | Reject): Effect.Effect<Exclude<A, Reject>, Reject> =>
@@ -177,7 +193,7 @@ type Route =
   | { readonly _tag: "Buffer"; readonly key: string; readonly endpoint: "get" | "sse" | "ws" | "info" }
   | { readonly _tag: "NotFound" }
 
-const notFound = (path: string) => new Reject(404, "NotFound", `no endpoint at ${path}`)
+const notFound = (path: string) => new Reject(new HttpError.NotFound({ path }))
 
 const route = (prefix: string, path: string): Route | Reject => {
   if (path === prefix || path === prefix + "/") return { _tag: "List" }
@@ -194,10 +210,10 @@ const route = (prefix: string, path: string): Route | Reject => {
   try {
     key = decodeURIComponent(parts[0])
   } catch {
-    return badRequest("the key is not valid percent-encoding", { name: "key" })
+    return badRequest("key", "the key is not valid percent-encoding")
   }
   if (!ReplayRegistry.isValidKey(key)) {
-    return badRequest(`a key is 1 to 128 characters of [A-Za-z0-9._~-], got ${JSON.stringify(key)}`, { name: "key" })
+    return badRequest("key", `a key is 1 to 128 characters of [A-Za-z0-9._~-], got ${JSON.stringify(key)}`)
   }
   return { _tag: "Buffer", key, endpoint }
 }
@@ -233,19 +249,19 @@ const WS_KEY = /^[+/0-9A-Za-z]{22}==$/
  */
 const checkHandshake = (request: HttpServerRequest.HttpServerRequest): void | Reject => {
   if ((headerOf(request, "upgrade") ?? "").toLowerCase() !== "websocket") {
-    return badRequest("this endpoint needs a WebSocket upgrade", { name: "upgrade" })
+    return badRequest("upgrade", "this endpoint needs a WebSocket upgrade")
   }
   const connection = (headerOf(request, "connection") ?? "").toLowerCase().split(",").map((token) => token.trim())
   if (!connection.includes("upgrade")) {
-    return badRequest("a WebSocket upgrade needs the header Connection: Upgrade", { name: "connection" })
+    return badRequest("connection", "a WebSocket upgrade needs the header Connection: Upgrade")
   }
   const key = headerOf(request, "sec-websocket-key")
   if (key === undefined || !WS_KEY.test(key)) {
-    return badRequest("missing or invalid Sec-WebSocket-Key header", { name: "sec-websocket-key" })
+    return badRequest("sec-websocket-key", "missing or invalid Sec-WebSocket-Key header")
   }
   const version = headerOf(request, "sec-websocket-version")
   if (version !== "13" && version !== "8") {
-    return badRequest("missing or invalid Sec-WebSocket-Version header (13 or 8)", { name: "sec-websocket-version" })
+    return badRequest("sec-websocket-version", "missing or invalid Sec-WebSocket-Version header (13 or 8)")
   }
 }
 
@@ -261,43 +277,26 @@ export const httpApp = (
 ): HttpApp.Default<never, ReplayRegistry.ReplayRegistry | Scope.Scope> => {
   const config = resolveOptions(options)
 
-  // Connection slots: synchronous check-and-increment, released once.
-  let connections = 0
-  const perKey = new Map<string, number>()
-  const acquire = (key: string): Effect.Effect<() => void, Reject, Scope.Scope> =>
+  // Connection slots: permits of Effect semaphores, one for the server and one per buffer.
+  const slots = new Slots(config.maxConnections, config.maxConnectionsPerBuffer)
+  const acquire = (key: string, buffer: ReplayBuffer.ReplayBuffer): Effect.Effect<() => void, Reject, Scope.Scope> =>
     Effect.suspend(() => {
-      if (connections >= config.maxConnections) {
+      const taken = slots.unsafeTake(buffer)
+      if (taken === "server") {
         return Effect.fail(
-          new Reject(503, "TooManyConnections", `the server holds its limit of ${config.maxConnections} connections`, {
-            scope: "server",
-            limit: config.maxConnections
-          }, { "retry-after": "1" })
+          new Reject(new HttpError.TooManyConnections({ scope: "server", limit: config.maxConnections }), {
+            "retry-after": "1"
+          })
         )
       }
-      const held = perKey.get(key) ?? 0
-      if (held >= config.maxConnectionsPerBuffer) {
+      if (taken === "buffer") {
         return Effect.fail(
-          new Reject(
-            429,
-            "TooManyConnections",
-            `the buffer ${JSON.stringify(key)} has its limit of ${config.maxConnectionsPerBuffer} connections`,
-            { scope: "buffer", limit: config.maxConnectionsPerBuffer },
-            { "retry-after": "1" }
-          )
+          new Reject(new HttpError.TooManyConnections({ scope: "buffer", limit: config.maxConnectionsPerBuffer }), {
+            "retry-after": "1"
+          })
         )
       }
-      connections++
-      perKey.set(key, held + 1)
-      let released = false
-      const release = () => {
-        if (released) return
-        released = true
-        connections--
-        const n = (perKey.get(key) ?? 1) - 1
-        if (n <= 0) perKey.delete(key)
-        else perKey.set(key, n)
-      }
-      return Effect.as(Effect.addFinalizer(() => Effect.sync(release)), release)
+      return Effect.as(Effect.addFinalizer(() => Effect.sync(taken)), taken)
     })
 
   const authorize = (
@@ -309,39 +308,28 @@ export const httpApp = (
       Effect.serviceOption(authorizationTag),
       (authorization) =>
         Option.isNone(authorization) ? Effect.void : authorization.value.authorize({ key, transport, request }).pipe(
-          Effect.mapError((denied) => {
-            const status = Number.isInteger(denied.status) && denied.status >= 400 && denied.status <= 599
-              ? denied.status
-              : 403
-            return new Reject(status, "Denied", denied.message)
-          })
+          Effect.mapError((denied) => new Reject(denied))
         )
     )
 
   const lookup = (key: string): Effect.Effect<ReplayBuffer.ReplayBuffer, Reject, ReplayRegistry.ReplayRegistry> =>
     Effect.flatMap(ReplayRegistry.ReplayRegistry, (registry) => registry.get(key)).pipe(
-      Effect.mapError((error) => new Reject(404, "BufferNotFound", error.message, { key }))
-    )
-
-  const checkEpoch = (buffer: ReplayBuffer.ReplayBuffer, epoch: string | undefined): Effect.Effect<void, Reject> =>
-    epoch === undefined || epoch === buffer.epoch ? Effect.void : Effect.fail(
-      new Reject(
-        409,
-        "EpochMismatch",
-        `the position belongs to epoch ${epoch}, but the buffer is epoch ${buffer.epoch}`,
-        { expected: epoch, actual: buffer.epoch }
+      Effect.mapError((error) =>
+        error._tag === "BufferNotFound" ? new Reject(error) : new Reject(error, { "retry-after": "1" })
       )
     )
 
-  const evicted = (requested: number, oldest: number) =>
-    new Reject(410, "OffsetEvicted", `offset ${requested} was evicted; the oldest retained offset is ${oldest}`, {
-      requested,
-      oldest
-    })
-
-  /** Where a follower starts: the seed's clamp into `[0, total]`; `undefined` → oldest. */
-  const startOf = (buffer: ReplayBuffer.ReplayBuffer, offset: number | undefined): number =>
-    offset === undefined ? buffer.unsafeOldest() : Math.min(Math.max(offset, 0), buffer.unsafeTotal())
+  /** The cursor of a read, with every refusal the cursor can raise as its status. */
+  const cursorOf = (
+    buffer: ReplayBuffer.ReplayBuffer,
+    position: Position,
+    policy: ReplayStream.OnEvicted,
+    maxChunkBytes?: number
+  ): Effect.Effect<ReplayCursor.ReplayCursor, Reject> =>
+    Effect.mapError(
+      ReplayCursor.make(buffer, { from: fromOf(position), epoch: position.epoch, onEvicted: policy, maxChunkBytes }),
+      startRefusal
+    )
 
   // --- list and info -------------------------------------------------------
 
@@ -349,17 +337,17 @@ export const httpApp = (
     Effect.gen(function*() {
       yield* authorize(request, undefined, "list")
       const registry = yield* ReplayRegistry.ReplayRegistry
-      const entries = yield* registry.list
-      return HttpServerResponse.unsafeJson({
-        buffers: entries.map((entry) => ({ ...infoJson(entry.key, entry.buffer), createdAt: entry.createdAt }))
-      }, { headers: { "cache-control": "no-store" } })
+      const entries = yield* Effect.mapError(registry.list, (error) => new Reject(error, { "retry-after": "1" }))
+      const buffers = yield* Effect.forEach(entries, (entry) =>
+        Effect.map(infoJson(entry.key, entry.buffer), (info) => ({ ...info, createdAt: entry.createdAt })))
+      return HttpServerResponse.unsafeJson({ buffers }, { headers: { "cache-control": "no-store" } })
     })
 
   const info = (request: HttpServerRequest.HttpServerRequest, key: string) =>
     Effect.gen(function*() {
       yield* authorize(request, key, "info")
       const buffer = yield* lookup(key)
-      return HttpServerResponse.unsafeJson(infoJson(key, buffer), { headers: { "cache-control": "no-store" } })
+      return HttpServerResponse.unsafeJson(yield* infoJson(key, buffer), { headers: { "cache-control": "no-store" } })
     })
 
   // --- plain GET and long-poll --------------------------------------------
@@ -370,48 +358,60 @@ export const httpApp = (
       const policy = yield* orReject(parseOnEvicted(query))
       const rawLimit = query.get("limit")
       const limit = rawLimit === null ? config.defaultLimit : yield* orReject(parseInteger("limit", rawLimit))
-      if (limit < 1) return yield* Effect.fail(badRequest(`limit must be at least 1, got ${limit}`, { name: "limit" }))
+      if (limit < 1) return yield* Effect.fail(badRequest("limit", `limit must be at least 1, got ${limit}`))
       if (limit > config.maxLimit) {
         return yield* Effect.fail(
-          new Reject(413, "LimitTooLarge", `limit ${limit} is above the maximum ${config.maxLimit}`, {
-            limit,
-            max: config.maxLimit
-          })
+          new Reject(new HttpError.LimitTooLarge({ limit, max: config.maxLimit }))
         )
       }
       const rawWait = query.get("wait")
       const wait = rawWait === null ? 0 : yield* orReject(parseInteger("wait", rawWait))
-      if (wait < 0) return yield* Effect.fail(badRequest(`wait must not be negative, got ${wait}`, { name: "wait" }))
+      if (wait < 0) return yield* Effect.fail(badRequest("wait", `wait must not be negative, got ${wait}`))
       const waitMillis = Math.min(wait, config.longPollMaxWaitMillis)
 
       yield* authorize(request, key, "get")
       const buffer = yield* lookup(key)
-      yield* checkEpoch(buffer, position.epoch)
-
-      const requested = startOf(buffer, position.offset)
-      let read = buffer.unsafeRead(requested, limit)
-      if (read.chunks.length === 0 && read.ended._tag === "None" && waitMillis > 0) {
-        yield* acquire(key)
-        yield* Effect.raceFirst(buffer.awaitData(read.offset), Effect.sleep(waitMillis))
-        read = buffer.unsafeRead(requested, limit)
+      const cursor = yield* cursorOf(buffer, position, policy, limit)
+      // At most one gap comes before data: after it the cursor stands at `oldest`, which is retained.
+      let gap = undefined as ReplayCursor.Gap | undefined
+      const take = (step: ReplayCursor.Step): ReplayCursor.Step => {
+        if (step._tag !== "Gap") return step
+        gap = step
+        return ReplayCursor.unsafeNext(cursor)
       }
-      if (read.offset > requested && policy === "fail") return yield* Effect.fail(evicted(requested, read.offset))
-
+      let step = take(ReplayCursor.unsafeNext(cursor))
+      if (step._tag === "Pending" && waitMillis > 0) {
+        yield* acquire(key, buffer)
+        const ready = yield* Effect.raceFirst(ReplayCursor.next(cursor), Effect.as(Effect.sleep(waitMillis), undefined))
+        if (ready !== undefined) step = take(ready)
+      }
+      // Under "fail", a read that fell behind eviction while it waited is refused like one that started there.
+      if (step._tag === "Done" && Exit.isFailure(step.exit)) {
+        const evicted = Cause.failureOption(step.exit.cause)
+        if (Option.isSome(evicted) && evicted.value._tag === "OffsetEvicted") {
+          return yield* Effect.fail(startRefusal(evicted.value))
+        }
+      }
+      const state = yield* stateOf(buffer)
+      const read = step._tag === "Data"
+        ? { offset: step.offset, next: step.next, chunks: step.chunks }
+        : { offset: cursor.position, next: cursor.position, chunks: [] }
       const body = concat(read.chunks, read.next - read.offset)
-      const state = endStateOf(read.ended)
+      // Ended only once every byte was returned: a reader that got `ended` knows it has everything.
+      const ended = read.next === state.total ? endStateOf(state.ended) : endStateOf(Option.none())
       const headers: Record<string, string> = {
         "cache-control": "no-store",
         "scrollback-epoch": buffer.epoch,
         "scrollback-offset": String(read.offset),
         "scrollback-next-offset": String(read.next),
-        "scrollback-oldest": String(read.oldest),
-        "scrollback-total": String(read.total),
-        "scrollback-ended": state.status === "open" ? "false" : state.status
+        "scrollback-oldest": String(state.oldest),
+        "scrollback-total": String(state.total),
+        "scrollback-ended": ended.status === "open" ? "false" : ended.status
       }
-      if (state.status === "failed" && state.exitCode !== undefined) {
-        headers["scrollback-exit-code"] = String(state.exitCode)
+      if (ended.status === "failed" && ended.exitCode !== undefined) {
+        headers["scrollback-exit-code"] = String(ended.exitCode)
       }
-      if (read.offset > requested) headers["scrollback-gap"] = `${requested}-${read.offset}`
+      if (gap !== undefined) headers["scrollback-gap"] = `${gap.requested}-${gap.oldest}`
       return HttpServerResponse.uint8Array(body, { contentType: "application/octet-stream", headers })
     })
 
@@ -426,21 +426,18 @@ export const httpApp = (
       const policy = yield* orReject(parseOnEvicted(query))
       yield* authorize(request, key, "sse")
       const buffer = yield* lookup(key)
-      yield* checkEpoch(buffer, position.epoch)
-
-      const total = buffer.unsafeTotal()
-      if (position.offset !== undefined && position.offset >= total && buffer.unsafeEnded()._tag === "Some") {
-        // The client has everything: 204 makes a stock EventSource stop reconnecting.
-        return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
+      const cursor = yield* cursorOf(buffer, position, policy)
+      if (position.offset !== undefined) {
+        // A resume at the end of an ended buffer: the client has everything, and 204 makes a stock
+        // EventSource stop reconnecting.
+        const state = yield* stateOf(buffer)
+        if (state.ended._tag === "Some" && cursor.start === state.total) {
+          return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
+        }
       }
-      const start = startOf(buffer, position.offset)
-      const oldest = buffer.unsafeOldest()
-      if (start < oldest && policy === "fail") return yield* Effect.fail(evicted(start, oldest))
-      const release = yield* acquire(key)
+      const release = yield* acquire(key, buffer)
       return sseResponse({
-        buffer,
-        hello: { epoch: buffer.epoch, offset: start, oldest, total },
-        policy,
+        cursor,
         retryMillis: config.sseRetryMillis,
         keepAliveMillis: config.keepAliveMillis,
         release
@@ -453,41 +450,32 @@ export const httpApp = (
     Effect.gen(function*() {
       if (!originAllowed(config.allowedOrigins, request)) {
         return yield* Effect.fail(
-          new Reject(403, "OriginNotAllowed", `the origin ${request.headers["origin"]} may not open a WebSocket here`, {
-            origin: request.headers["origin"]
-          })
+          new Reject(new HttpError.OriginNotAllowed({ origin: request.headers["origin"] ?? "" }))
         )
       }
       yield* orReject(checkHandshake(request))
       yield* authorize(request, key, "ws")
       const buffer = yield* lookup(key)
-      yield* acquire(key)
-      const plan = planWs(buffer, query)
+      yield* acquire(key, buffer)
+      const plan = yield* planWs(buffer, query)
       // Fails with 400 when the request cannot be upgraded after all (answered as JSON by `handle`).
       yield* runSession(request, plan, config.wsMaxBacklogBytes)
       return HttpServerResponse.empty()
     })
 
-  const planWs = (buffer: ReplayBuffer.ReplayBuffer, query: URLSearchParams): WsPlan => {
+  /** What a WebSocket does once upgraded: a parameter, an epoch or a start refused (as a close code), or follow. */
+  const planWs = (buffer: ReplayBuffer.ReplayBuffer, query: URLSearchParams): Effect.Effect<WsPlan> => {
     const position = queryPosition(query)
     const policy = parseOnEvicted(query)
     const refuse = (reject: Reject): WsPlan => ({ _tag: "Close", code: reject.closeCode, reason: reject.message })
-    if (position instanceof Reject) return refuse(position)
-    if (policy instanceof Reject) return refuse(policy)
-    if (position.epoch !== undefined && position.epoch !== buffer.epoch) {
-      return refuse(
-        new Reject(409, "EpochMismatch", `epoch mismatch: expected ${position.epoch}, actual ${buffer.epoch}`)
-      )
-    }
-    const start = startOf(buffer, position.offset)
-    const oldest = buffer.unsafeOldest()
-    if (start < oldest && policy === "fail") return refuse(evicted(start, oldest))
-    return {
-      _tag: "Follow",
-      buffer,
-      hello: { epoch: buffer.epoch, offset: start, oldest, total: buffer.unsafeTotal() },
-      policy
-    }
+    if (position instanceof Reject) return Effect.succeed(refuse(position))
+    if (policy instanceof Reject) return Effect.succeed(refuse(policy))
+    return cursorOf(buffer, position, policy).pipe(
+      Effect.match({
+        onFailure: refuse,
+        onSuccess: (cursor): WsPlan => ({ _tag: "Follow", cursor })
+      })
+    )
   }
 
   // --- routing -------------------------------------------------------------
@@ -499,14 +487,14 @@ export const httpApp = (
     try {
       url = new URL(request.url, "http://localhost")
     } catch {
-      return Effect.fail(badRequest("the request URL cannot be parsed"))
+      return Effect.fail(badRequest("url", "the request URL cannot be parsed"))
     }
     const target = route(config.prefix, url.pathname)
     if (target instanceof Reject) return Effect.fail(target)
     if (target._tag === "NotFound") return Effect.fail(notFound(url.pathname))
     if (request.method !== "GET") {
       return Effect.fail(
-        new Reject(405, "MethodNotAllowed", `only GET is allowed, got ${request.method}`, {}, { allow: "GET" })
+        new Reject(new HttpError.MethodNotAllowed({ method: request.method }), { allow: "GET" })
       )
     }
     if (target._tag === "List") return list(request)
@@ -529,6 +517,10 @@ export const httpApp = (
     (request) => Effect.interruptible(Effect.catchAll(handle(request), (reject) => Effect.succeed(reject.toResponse())))
   )
 }
+
+/** The status of each reason a cursor cannot start. */
+const startRefusal = (error: ReplayCursor.StartError): Reject =>
+  error._tag === "InvalidOffset" ? badRequest("offset", error.message) : new Reject(error)
 
 const concat = (chunks: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
   // Views of storage that never changes: one chunk goes out as is.

@@ -1,41 +1,55 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import type { ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import type * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as HttpError from "../ReplayHttpError.js"
+import type * as ProtocolApi from "../ReplayProtocol.js"
+import * as Protocol from "./protocol.js"
 
 /**
- * A refusal answered before any streaming: an HTTP status with a JSON body
- * `{ "error": { "_tag", "message", ...fields } }`. On a WebSocket that was
- * already upgraded, 400/409/410 become the close codes 4400/4409/4410.
+ * A refusal answered before any streaming: the HTTP status of its error, with
+ * the JSON body `ReplayProtocol.ErrorBody` (`{ "error": {…}, "message": … }`,
+ * the error encoded with its own schema). On a WebSocket that was already
+ * upgraded, it becomes the close code `4000 + status`.
  *
  * @internal
  */
 export class Reject {
   constructor(
-    readonly status: number,
-    readonly tag: string,
-    readonly message: string,
-    readonly fields: Readonly<Record<string, unknown>> = {},
+    readonly error: ProtocolApi.WireError,
     readonly headers: Readonly<Record<string, string>> = {}
   ) {}
 
+  get status(): number {
+    return Protocol.statusOf(this.error)
+  }
+
   get closeCode(): number {
-    return 4000 + this.status
+    return Protocol.closeCodeOf(this.error)
+  }
+
+  get message(): string {
+    return this.error.message
   }
 
   toResponse(): HttpServerResponse.HttpServerResponse {
-    return HttpServerResponse.unsafeJson(
-      { error: { _tag: this.tag, message: this.message, ...this.fields } },
-      { status: this.status, headers: { "cache-control": "no-store", ...this.headers } }
-    )
+    return HttpServerResponse.unsafeJson(encodeErrorBody({ error: this.error, message: this.error.message }), {
+      status: this.status,
+      headers: { "cache-control": "no-store", ...this.headers }
+    })
   }
 }
 
+const encodeErrorBody = Schema.encodeSync(Protocol.ErrorBody)
+
 /** @internal */
-export const badRequest = (message: string, fields?: Record<string, unknown>): Reject =>
-  new Reject(400, "BadRequest", message, fields)
+export const badRequest = (name: string, reason: string): Reject =>
+  new Reject(new HttpError.BadRequest({ name, reason }))
 
 /**
  * How a buffer ended, as the wire shows it.
@@ -79,15 +93,31 @@ export const endJson = (state: EndState): Record<string, unknown> => {
   return { status: "ended" }
 }
 
+/**
+ * A buffer's state, read in one step: an empty read past the end carries a
+ * consistent snapshot of `oldest`, `total` and the end.
+ *
+ * @internal
+ */
+export const stateOf = (buffer: ReplayBuffer.ReplayBuffer): Effect.Effect<ReplayBuffer.ReadChunks> =>
+  Effect.orDie(buffer.readChunks(Number.MAX_SAFE_INTEGER, { maxBytes: 1 }))
+
 /** @internal */
-export const infoJson = (key: string, buffer: ReplayBuffer.ReplayBuffer): Record<string, unknown> => {
-  const state = endStateOf(buffer.unsafeEnded())
+export const infoJson = (key: string, buffer: ReplayBuffer.ReplayBuffer): Effect.Effect<Record<string, unknown>> =>
+  Effect.map(stateOf(buffer), (snapshot) => infoOf(key, buffer, snapshot))
+
+const infoOf = (
+  key: string,
+  buffer: ReplayBuffer.ReplayBuffer,
+  snapshot: ReplayBuffer.ReadChunks
+): Record<string, unknown> => {
+  const state = endStateOf(snapshot.ended)
   const base = {
     key,
     epoch: buffer.epoch,
     capacity: buffer.capacity,
-    oldest: buffer.unsafeOldest(),
-    total: buffer.unsafeTotal()
+    oldest: snapshot.oldest,
+    total: snapshot.total
   }
   if (state.status === "open") return { ...base, ended: false }
   if (state.status === "ended") return { ...base, ended: "ended" }
@@ -107,3 +137,15 @@ export interface Hello {
   readonly oldest: number
   readonly total: number
 }
+
+/**
+ * A cursor's hello: where it starts, and the buffer's state when it was made.
+ *
+ * @internal
+ */
+export const helloOf = (cursor: ReplayCursor.ReplayCursor): Hello => ({
+  epoch: cursor.buffer.epoch,
+  offset: cursor.start,
+  oldest: cursor.oldest,
+  total: cursor.total
+})

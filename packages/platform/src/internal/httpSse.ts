@@ -1,11 +1,11 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import type * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type * as ReplayStream from "../ReplayStream.js"
-import { framesWith as followFramesWith } from "./follow.js"
-import { endJson, endStateOf, type Hello } from "./httpShared.js"
+import { framesOf } from "./follow.js"
+import { endJson, helloOf } from "./httpShared.js"
 import { encodeBytesEvent, encodeComment, encodeEvent, MAX_EVENT_BYTES } from "./sse.js"
 
 /** The keep-alive element a follower emits when it waited `keepAliveMillis` for data. */
@@ -68,17 +68,15 @@ export const encodeFrames = (
 
 /** @internal */
 export interface SseOptions {
-  readonly buffer: ReplayBuffer.ReplayBuffer
-  readonly hello: Hello
-  readonly policy: ReplayStream.OnEvicted
+  readonly cursor: ReplayCursor.ReplayCursor
   readonly retryMillis: number
   readonly keepAliveMillis: number
   readonly release: () => void
 }
 
 /**
- * The SSE response: `retry:`, the `hello` event, the bytes from
- * `hello.offset` (replay then live), gaps, and the `end` event, with `: ping`
+ * The SSE response: `retry:`, the `hello` event, the bytes from the cursor's
+ * start (replay then live), gaps, and the `end` event, with `: ping`
  * comments whenever nothing was sent for `keepAliveMillis`. Under `"fail"`, a
  * follower that falls behind eviction ends the response without an `end`
  * event: the client reconnects with its last id and gets `410`.
@@ -86,25 +84,24 @@ export interface SseOptions {
  * @internal
  */
 export const sseResponse = (options: SseOptions): HttpServerResponse.HttpServerResponse => {
-  const { buffer, hello } = options
-  const epoch = buffer.epoch
+  const { cursor } = options
+  const epoch = cursor.buffer.epoch
+  const hello = helloOf(cursor)
   const head = encodeEvent({
     retry: options.retryMillis,
     event: "hello",
     id: `${epoch}:${hello.offset}`,
     data: JSON.stringify(hello)
   })
+  // The end's id is where the bytes stopped: the cursor's position once it is done.
   const endEvent = (json: Record<string, unknown>) =>
-    encodeEvent({ event: "end", id: `${epoch}:${buffer.unsafeTotal()}`, data: JSON.stringify(json) })
+    encodeEvent({ event: "end", id: `${epoch}:${cursor.position}`, data: JSON.stringify(json) })
 
   // The keep-alive rides in the follower itself: it emits `PING` whenever it waited `keepAliveMillis` for data.
   // (Merging a separate ping stream forked fibers on every element and cost ~5x the CPU per event.)
-  const body: Stream.Stream<Uint8Array> = followFramesWith(buffer, {
-    from: hello.offset,
-    onEvicted: options.policy
-  }, { millis: options.keepAliveMillis, element: PING }).pipe(
+  const body: Stream.Stream<Uint8Array> = framesOf(cursor, { millis: options.keepAliveMillis, element: PING }).pipe(
     Stream.mapChunks((frames) => encodeFrames(epoch, frames)),
-    Stream.concat(Stream.sync(() => endEvent(endJson(endStateOf(buffer.unsafeEnded()))))),
+    Stream.concat(Stream.sync(() => endEvent(endJson({ status: "ended" })))),
     // Only a producer's failure is an end; an eviction under "fail" just closes the response.
     Stream.catchAll((error) =>
       error._tag === "ProducerFailed"

@@ -1,15 +1,14 @@
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Socket from "@effect/platform/Socket"
-import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import type * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
-import type * as ReplayStream from "../ReplayStream.js"
-import { frames as followFrames } from "./follow.js"
-import { badRequest, endJson, endStateOf, type Hello, type Reject } from "./httpShared.js"
+import { framesOf } from "./follow.js"
+import { badRequest, endJson, helloOf, type Reject } from "./httpShared.js"
 
 /** @internal */
 export const CLOSE_NORMAL = 1000
@@ -49,12 +48,7 @@ export const MAX_INBOUND_BYTES = 1024
  */
 export type WsPlan =
   | { readonly _tag: "Close"; readonly code: number; readonly reason: string }
-  | {
-    readonly _tag: "Follow"
-    readonly buffer: ReplayBuffer.ReplayBuffer
-    readonly hello: Hello
-    readonly policy: ReplayStream.OnEvicted
-  }
+  | { readonly _tag: "Follow"; readonly cursor: ReplayCursor.ReplayCursor }
 
 const encoder = new TextEncoder()
 
@@ -186,7 +180,7 @@ export const runSession = (
   Effect.flatMap(
     Effect.mapError(
       request.upgrade,
-      (error) => badRequest(`this endpoint needs a WebSocket upgrade: ${error.message}`, { name: "upgrade" })
+      (error) => badRequest("upgrade", `this endpoint needs a WebSocket upgrade: ${error.message}`)
     ),
     (socket) => session(request, socket, plan, maxBacklogBytes)
   )
@@ -271,12 +265,13 @@ const sender = (
   probe: (() => number) | undefined
 ): Effect.Effect<void, Socket.SocketError> => {
   if (plan._tag === "Close") return write(new Socket.CloseEvent(plan.code, closeReason(plan.reason)))
-  const { buffer, hello } = plan
+  const { cursor } = plan
+  const hello = helloOf(cursor)
   const close = (code: number, reason: string) => write(new Socket.CloseEvent(code, reason))
   const sendEnd = (json: Record<string, unknown>) =>
     Effect.zipRight(write(JSON.stringify({ type: "end", ...json })), close(CLOSE_NORMAL, "end"))
 
-  const frames = followFrames(buffer, { from: hello.offset, onEvicted: plan.policy }).pipe(
+  const frames = framesOf(cursor).pipe(
     Stream.runForEachChunk((chunk) =>
       Effect.suspend(() => {
         const writes: Array<Effect.Effect<void, Socket.SocketError | SlowConsumer>> = []
@@ -302,7 +297,7 @@ const sender = (
     write(JSON.stringify({ type: "hello", ...hello })),
     frames.pipe(
       Effect.matchEffect({
-        onSuccess: () => sendEnd(endJson(endStateOf(buffer.unsafeEnded()))),
+        onSuccess: () => sendEnd(endJson({ status: "ended" })),
         onFailure: (error): Effect.Effect<void, Socket.SocketError> => {
           switch (error._tag) {
             case "ProducerFailed":
@@ -311,8 +306,6 @@ const sender = (
               return close(4410, closeReason(error.message))
             case "SlowConsumer":
               return close(CLOSE_SLOW_CONSUMER, `slow consumer: ${error.backlog} unsent bytes`)
-            case "InvalidOffset":
-              return close(4400, closeReason(error.message))
             default:
               return Effect.fail(error)
           }

@@ -1,8 +1,7 @@
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import type { PlatformError } from "@effect/platform/Error"
 import * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
-import type { BufferClosed, InvalidCapacity, OffsetOverflow } from "@scrollback/core/ReplayBufferError"
+import type { InvalidCapacity } from "@scrollback/core/ReplayBufferError"
 import { ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import type * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -13,12 +12,30 @@ import * as Stream from "effect/Stream"
 import type * as Api from "../ReplayProcess.js"
 import * as sink from "./sink.js"
 
-type CaptureError = PlatformError | BufferClosed | OffsetOverflow
+type CaptureError = Api.CaptureError
+
+/** The writers of the leases a capture holds: the main buffer's, and the tees'. */
+interface Writers {
+  readonly main: ReplayBuffer.Writer
+  readonly stdout: ReplayBuffer.Writer | undefined
+  readonly stderr: ReplayBuffer.Writer | undefined
+}
+
+/** Takes the writer lease of the buffer and of each tee, in the current scope; fails at once if one is busy. */
+const acquireWriters = (
+  buffer: ReplayBuffer.ReplayBuffer,
+  options: Api.RunOptions | Api.CaptureOptions | undefined
+): Effect.Effect<Writers, ReplayBuffer.AcquireError, Scope.Scope> =>
+  Effect.all({
+    main: buffer.acquireWriter(),
+    stdout: options?.stdout === undefined ? Effect.succeed(undefined) : options.stdout.acquireWriter(),
+    stderr: options?.stderr === undefined ? Effect.succeed(undefined) : options.stderr.acquireWriter()
+  })
 
 const tee = <E>(
   stream: Stream.Stream<Uint8Array, E>,
-  target: ReplayBuffer.ReplayBuffer | undefined
-): Stream.Stream<Uint8Array, E | BufferClosed | OffsetOverflow> =>
+  target: ReplayBuffer.Writer | undefined
+): Stream.Stream<Uint8Array, E | ReplayBuffer.WriterError> =>
   target === undefined
     ? stream
     : Stream.mapChunksEffect(
@@ -29,11 +46,10 @@ const tee = <E>(
 /** Drains stdout and stderr (merged in arrival order) into the buffer, then waits for the exit code. */
 const drain = (
   process: CommandExecutor.Process,
-  buffer: ReplayBuffer.ReplayBuffer,
-  options: Api.CaptureOptions | undefined
+  writers: Writers
 ): Effect.Effect<CommandExecutor.ExitCode, CaptureError> =>
-  Stream.merge(tee(process.stdout, options?.stdout), tee(process.stderr, options?.stderr)).pipe(
-    Stream.run(sink.make(buffer)),
+  Stream.merge(tee(process.stdout, writers.stdout), tee(process.stderr, writers.stderr)).pipe(
+    Stream.run(sink.make(writers.main)),
     Effect.zipRight(process.exitCode)
   )
 
@@ -43,29 +59,38 @@ const processExit = <E>(exit: Exit.Exit<CommandExecutor.ExitCode, E>): Exit.Exit
   return code === 0 ? Exit.void : Exit.fail(new ProducerFailed({ reason: `exited with code ${code}`, exitCode: code }))
 }
 
-const endAll = (
-  buffer: ReplayBuffer.ReplayBuffer,
-  options: Api.CaptureOptions | undefined
-) =>
-<E>(exit: Exit.Exit<CommandExecutor.ExitCode, E>): Effect.Effect<void> => {
-  const result = processExit(exit)
-  const targets = [buffer]
-  if (options?.stdout !== undefined) targets.push(options.stdout)
-  if (options?.stderr !== undefined) targets.push(options.stderr)
-  return Effect.forEach(targets, (target) => target.endWith(result), { discard: true })
-}
-
-const ending = (
-  buffer: ReplayBuffer.ReplayBuffer,
-  options: Api.CaptureOptions | undefined
-) =>
-<R>(
+/** Runs `effect`, then (unless `end: false`) ends every buffer through its writer the way the process ended. */
+const ending = <R>(
+  writers: Writers,
+  options: Api.CaptureOptions | undefined,
   effect: Effect.Effect<CommandExecutor.ExitCode, CaptureError, R>
-): Effect.Effect<CommandExecutor.ExitCode, CaptureError, R> =>
-  options?.end === false ? effect : Effect.onExit(effect, endAll(buffer, options))
+): Effect.Effect<CommandExecutor.ExitCode, CaptureError, R> => {
+  if (options?.end === false) return effect
+  const tees = [writers.stdout, writers.stderr].filter((writer) => writer !== undefined)
+  // The main buffer is ended by `endingWith` (which reports a failure to end it); the tees alongside it.
+  return sink.endingWith(
+    writers.main,
+    Effect.onExit(effect, (exit) => Effect.forEach(tees, (writer) => Effect.ignore(writer.endWith(processExit(exit))))),
+    processExit
+  )
+}
 
 /** Both output streams must be pipes, whatever the command asked for, or there is nothing to capture. */
 const piped = (command: Command.Command): Command.Command => Command.stderr(Command.stdout(command, "pipe"), "pipe")
+
+const captureWith = (
+  command: Command.Command,
+  writers: Writers,
+  options: Api.CaptureOptions | undefined
+): Effect.Effect<CommandExecutor.ExitCode, CaptureError, CommandExecutor.CommandExecutor> =>
+  ending(
+    writers,
+    options,
+    Command.start(piped(command)).pipe(
+      Effect.flatMap((process) => drain(process, writers)),
+      Effect.scoped
+    )
+  )
 
 /** @internal */
 export const capture = dual<
@@ -85,11 +110,7 @@ export const capture = dual<
 >(
   (args) => Command.isCommand(args[0]),
   (command, buffer, options) =>
-    Command.start(piped(command)).pipe(
-      Effect.flatMap((process) => drain(process, buffer, options)),
-      Effect.scoped,
-      ending(buffer, options)
-    )
+    Effect.scoped(Effect.flatMap(acquireWriters(buffer, options), (writers) => captureWith(command, writers, options)))
 )
 
 /** @internal */
@@ -105,16 +126,25 @@ export const captureProcess = dual<
   ) => Effect.Effect<CommandExecutor.ExitCode, CaptureError>
 >(
   (args) => !ReplayBuffer.isReplayBuffer(args[0]),
-  (process, buffer, options) => ending(buffer, options)(drain(process, buffer, options))
+  (process, buffer, options) =>
+    Effect.scoped(
+      Effect.flatMap(acquireWriters(buffer, options), (writers) => ending(writers, options, drain(process, writers)))
+    )
 )
 
 /** @internal */
 export const run = (
   command: Command.Command,
   options?: Api.RunOptions
-): Effect.Effect<ReplayBuffer.ReplayBuffer, InvalidCapacity, CommandExecutor.CommandExecutor | Scope.Scope> =>
-  Effect.flatMap(ReplayBuffer.make({ capacity: options?.capacity }), (buffer) =>
-    Effect.as(
-      Effect.forkScoped(Effect.exit(capture(command, buffer, { stdout: options?.stdout, stderr: options?.stderr }))),
-      buffer
-    ))
+): Effect.Effect<
+  ReplayBuffer.ReplayBuffer,
+  InvalidCapacity | ReplayBuffer.AcquireError,
+  CommandExecutor.CommandExecutor | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const buffer = yield* ReplayBuffer.make({ capacity: options?.capacity })
+    // The leases are taken before the buffer is returned, so no other producer can slip in first.
+    const writers = yield* acquireWriters(buffer, options)
+    yield* Effect.forkScoped(Effect.exit(captureWith(command, writers, options)))
+    return buffer
+  })

@@ -1,5 +1,6 @@
 import * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
-import { type BufferClosed, type OffsetOverflow, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import { ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import * as Metrics from "@scrollback/core/ReplayMetrics"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -9,10 +10,13 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import * as Metrics from "../ReplayMetrics.js"
 import type * as Api from "../ReplaySink.js"
 
-type WriteError = BufferClosed | OffsetOverflow
+/** Where a producer writes: a buffer (plain writes) or the writer of a lease it holds. */
+type Target = ReplayBuffer.ReplayBuffer | ReplayBuffer.Writer
+
+const bufferOf = (target: Target): ReplayBuffer.ReplayBuffer =>
+  ReplayBuffer.isReplayBuffer(target) ? target : target.buffer
 
 const NO_TAGS: ReadonlyArray<never> = []
 
@@ -28,30 +32,35 @@ const counted = new WeakMap<ReplayBuffer.ReplayBuffer, number>()
  *
  * @internal
  */
-export const writeChunk = (
-  buffer: ReplayBuffer.ReplayBuffer,
+export const writeChunk = <T extends Target>(
+  target: T,
   chunk: Chunk.Chunk<Uint8Array>
-): Effect.Effect<void, WriteError> =>
+): Effect.Effect<void, Api.ErrorOf<T>> =>
   Effect.suspend(() => {
+    const buffer = bufferOf(target)
     const array = Chunk.toReadonlyArray(chunk)
     let length = 0
     for (let i = 0; i < array.length; i++) length += array[i].length
-    if (!counted.has(buffer)) counted.set(buffer, buffer.unsafeOldest())
-    return Effect.map(buffer.writeAll(array), () => {
-      if (length === 0) return
-      Metrics.bytesWritten.unsafeUpdate(length, NO_TAGS)
-      const oldest = buffer.unsafeOldest()
-      const before = counted.get(buffer) ?? oldest
-      if (oldest > before) {
-        Metrics.bytesEvicted.unsafeUpdate(oldest - before, NO_TAGS)
-        counted.set(buffer, oldest)
-      }
-    })
+    const write = target.writeAll(array) as Effect.Effect<void, Api.ErrorOf<T>>
+    if (length === 0) return write
+    return Effect.zipRight(
+      write,
+      // `oldest` read in the same step as the update, so concurrent writers never count an eviction twice.
+      Effect.flatMap(buffer.oldest, (oldest) =>
+        Effect.sync(() => {
+          Metrics.bytesWritten.unsafeUpdate(length, NO_TAGS)
+          const before = counted.get(buffer) ?? 0
+          if (oldest > before) {
+            Metrics.bytesEvicted.unsafeUpdate(oldest - before, NO_TAGS)
+            counted.set(buffer, oldest)
+          }
+        }))
+    )
   })
 
 /** @internal */
-export const make = (buffer: ReplayBuffer.ReplayBuffer): Sink.Sink<void, Uint8Array, never, WriteError> =>
-  Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) => writeChunk(buffer, chunk))
+export const make = <T extends Target>(target: T): Sink.Sink<void, Uint8Array, never, Api.ErrorOf<T>> =>
+  Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) => writeChunk(target, chunk))
 
 const describe = (u: unknown): string => {
   if (u instanceof Error && u.message.length > 0) return u.message
@@ -84,26 +93,48 @@ export const producerFailed = (cause: Cause.Cause<unknown>): ProducerFailed => {
 export const endExit = <A, E>(exit: Exit.Exit<A, E>): Exit.Exit<void, ProducerFailed> =>
   Exit.isSuccess(exit) ? Exit.void : Exit.fail(producerFailed(exit.cause))
 
+/**
+ * Runs `run` and then ends through `writer` the way it ended, whatever
+ * happens (interruption included). A failure to end (the storage went away)
+ * is reported when `run` itself succeeded.
+ *
+ * @internal
+ */
+export const endingWith = <A, E, R>(
+  writer: ReplayBuffer.Writer,
+  run: Effect.Effect<A, E, R>,
+  result: (exit: Exit.Exit<A, E>) => Exit.Exit<void, ProducerFailed> = endExit
+): Effect.Effect<A, E | ReplayBuffer.WriterError, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.exit(restore(run)), (exit) =>
+      Effect.flatMap(
+        Effect.exit(writer.endWith(result(exit))),
+        (ended): Exit.Exit<A, E | ReplayBuffer.WriterError> =>
+          Exit.isFailure(exit) || Exit.isSuccess(ended) ? exit : Exit.failCause(ended.cause)
+      ))
+  )
+
 /** @internal */
 export const write = dual<
   (
     buffer: ReplayBuffer.ReplayBuffer,
     options?: Api.WriteOptions
-  ) => <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Effect.Effect<void, E | WriteError, R>,
+  ) => <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Effect.Effect<void, E | Api.WriteError, R>,
   <E, R>(
     self: Stream.Stream<Uint8Array, E, R>,
     buffer: ReplayBuffer.ReplayBuffer,
     options?: Api.WriteOptions
-  ) => Effect.Effect<void, E | WriteError, R>
+  ) => Effect.Effect<void, E | Api.WriteError, R>
 >(
   (args) => Predicate.hasProperty(args[0], Stream.StreamTypeId) && !ReplayBuffer.isReplayBuffer(args[0]),
   <E, R>(
     self: Stream.Stream<Uint8Array, E, R>,
     buffer: ReplayBuffer.ReplayBuffer,
     options?: Api.WriteOptions
-  ): Effect.Effect<void, E | WriteError, R> => {
-    const run = Stream.run(self, make(buffer))
-    if (options?.end === false) return run
-    return Effect.onExit(run, (exit) => buffer.endWith(endExit(exit)))
-  }
+  ): Effect.Effect<void, E | Api.WriteError, R> =>
+    // The lease is held for the whole run: a second producer fails WriterBusy at once, before writing or ending.
+    ReplayBuffer.withWriter(buffer, (writer) => {
+      const run = Stream.run(self, make(writer))
+      return options?.end === false ? run : endingWith(writer, run)
+    }, { wait: options?.wait })
 )

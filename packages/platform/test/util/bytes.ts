@@ -20,12 +20,14 @@ export const concat = (chunks: Iterable<Uint8Array>): Uint8Array => {
 }
 
 /** Waits (on the buffer's wake-up signal, not by polling) until `total >= n` or the buffer ended. */
-export const awaitTotal = (buffer: ReplayBuffer.ReplayBuffer, n: number): Effect.Effect<void> =>
-  Effect.suspend(function loop(): Effect.Effect<void> {
-    const total = buffer.unsafeTotal()
-    if (total >= n || Option.isSome(buffer.unsafeEnded())) return Effect.void
-    return Effect.flatMap(buffer.awaitData(total), loop)
+export const awaitTotal = (buffer: ReplayBuffer.ReplayBuffer, n: number): Effect.Effect<void> => {
+  // An empty read past the end is a consistent snapshot of `total` and the end.
+  const state = Effect.orDie(buffer.readChunks(Number.MAX_SAFE_INTEGER, { maxBytes: 1 }))
+  return Effect.flatMap(state, function loop(snapshot): Effect.Effect<void> {
+    if (snapshot.total >= n || Option.isSome(snapshot.ended)) return Effect.void
+    return Effect.zipRight(buffer.awaitData(snapshot.total), Effect.flatMap(state, loop))
   })
+}
 
 /** How the buffer ended; throws if it has not. */
 export const endedWith = (buffer: ReplayBuffer.ReplayBuffer) =>

@@ -1,30 +1,43 @@
-import { assert, describe, it } from "@effect/vitest"
-import { ReplayBuffer, ReplayBufferError } from "@scrollback/core"
-import { ReplayStream } from "@scrollback/platform"
-import { Cause, Effect, Exit, FastCheck as fc, Fiber, Option, Stream } from "effect"
+/**
+ * The follower contract (`ReplayStream.follow` / `frames` over the engine's
+ * buffers): exactly once from the effective start, under concurrent
+ * producers, eviction and interruption.
+ */
+import { assert } from "@effect/vitest"
+import type * as Vitest from "@effect/vitest"
+import * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import { ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import * as ReplayStream from "@scrollback/platform/ReplayStream"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as fc from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { type BufferMaker, makeBuffer, runsOf, type SuiteOptions, yieldTimes } from "./engine.js"
 
-// The test keeps its own copy of the log. A write and its record happen in one synchronous step (the write runs
-// to completion inside `Effect.sync`), so the model's order is exactly the buffer's order.
+/**
+ * The test's copy of the log. Each write holds the buffer's writer lease and
+ * is recorded inside it, once it succeeded: writes are serialised by the
+ * lease, so the copy's order is the log's order for any engine (in memory,
+ * or with a log of record elsewhere).
+ */
 class Log {
   readonly bytes: Array<number> = []
-  write(buffer: ReplayBuffer.ReplayBuffer, chunk: Uint8Array) {
-    return Effect.sync(() => {
-      for (const b of chunk) this.bytes.push(b)
-      Effect.runSync(buffer.write(chunk))
-    })
-  }
-  writeAll(buffer: ReplayBuffer.ReplayBuffer, chunks: ReadonlyArray<Uint8Array>) {
-    return Effect.sync(() => {
-      for (const c of chunks) for (const b of c) this.bytes.push(b)
-      Effect.runSync(buffer.writeAll(chunks))
-    })
+  write(buffer: ReplayBuffer.ReplayBuffer, chunks: ReadonlyArray<Uint8Array>) {
+    return ReplayBuffer.withWriter(buffer, (writer) =>
+      Effect.zipRight(
+        chunks.length === 1 ? writer.write(chunks[0]) : writer.writeAll(chunks),
+        Effect.sync(() => {
+          for (const c of chunks) for (const b of c) this.bytes.push(b)
+        })
+      ), { wait: true })
   }
   slice(from: number, to: number) {
     return this.bytes.slice(from, to)
   }
 }
-
-const yieldTimes = (n: number) => n === 0 ? Effect.void : Effect.repeatN(Effect.yieldNow(), n - 1)
 
 type Ending = "end" | "fail"
 
@@ -73,15 +86,15 @@ const scenarioArb = fc.integer({ min: 1, max: 96 }).chain((capacity) =>
 /** What a follower saw: positioned data and gaps, in order, and how it stopped. */
 type Seen = { readonly _tag: "Data"; readonly offset: number; readonly bytes: Array<number> } | ReplayStream.Gap
 
-describe("ReplayStream properties", () => {
+export const followSuite = (it: Vitest.Vitest.MethodsNonLive<BufferMaker, boolean>, options?: SuiteOptions): void => {
   it.effect.prop(
     "replay-then-follow delivers the log exactly once from the effective start, under concurrent writers, eviction and interruption",
     [scenarioArb],
     ([{ capacity, ending, followers, writers }]) =>
       Effect.gen(function*() {
-        const buffer = yield* ReplayBuffer.make({ capacity })
+        const buffer = yield* makeBuffer(capacity)
         const log = new Log()
-        const producerError = new ReplayBufferError.ProducerFailed({ reason: "boom", exitCode: 1 })
+        const producerError = new ProducerFailed({ reason: "boom", exitCode: 1 })
 
         // A follower that stalls forever on its first element: the writers must never wait for it.
         const stalled = yield* Effect.fork(
@@ -94,11 +107,13 @@ describe("ReplayStream properties", () => {
             const from: ReplayStream.From = spec.from.kind === "delta"
               ? log.bytes.length + spec.from.delta
               : spec.from.kind
+            // The copy never runs ahead of the buffer (a write is recorded once it succeeded), so an offset up to
+            // this total existed when the follower was built.
             const totalAtStart = log.bytes.length
             const seen: Array<Seen> = []
             const options = { from, onEvicted: spec.policy, maxChunkBytes: spec.maxChunkBytes }
             const slow = yieldTimes(spec.slowness)
-            const stream: Stream.Stream<Seen, ReplayBufferError.ReplayBufferError> = spec.frames
+            const stream: Stream.Stream<Seen, ReplayStream.FollowError> = spec.frames
               ? ReplayStream.frames(buffer, options).pipe(
                 Stream.map((f): Seen => f._tag === "Data" ? { ...f, bytes: Array.from(f.bytes) } : f)
               )
@@ -136,11 +151,9 @@ describe("ReplayStream properties", () => {
           })
 
         const writerPrograms = writers.map((steps) =>
-          Effect.forEach(steps, (step) =>
-            Effect.zipRight(
-              yieldTimes(step.yields),
-              step.chunks.length === 1 ? log.write(buffer, step.chunks[0]) : log.writeAll(buffer, step.chunks)
-            ), { discard: true })
+          Effect.forEach(steps, (step) => Effect.zipRight(yieldTimes(step.yields), log.write(buffer, step.chunks)), {
+            discard: true
+          })
         )
         const followerFibers = yield* Effect.forEach(followers, (spec) => Effect.fork(runFollower(spec)))
         yield* Effect.all(writerPrograms, { concurrency: "unbounded", discard: true })
@@ -149,6 +162,7 @@ describe("ReplayStream properties", () => {
         yield* Fiber.interrupt(stalled)
 
         const total = log.bytes.length
+        assert.strictEqual(yield* buffer.total, total, "the copy holds every byte written")
         for (const { exit, from, seen, spec, totalAtStart } of results) {
           // Where the follower starts: known when it asked for an offset that existed when it was built; otherwise
           // read off its first element (frames and gaps carry offsets; plain bytes do not).
@@ -178,7 +192,7 @@ describe("ReplayStream properties", () => {
                 assert.deepStrictEqual(s.bytes, log.slice(offset, offset + s.bytes.length), "the bytes at that offset")
                 next = offset + s.bytes.length
               } else {
-                // Unknown start ("live"/"oldest"/past the end, bytes variant): locate it as a suffix-aligned run.
+                // Unknown start ("live"/"oldest"/past the end, bytes variant): located as a suffix-aligned run below.
                 next = undefined
               }
             }
@@ -206,8 +220,8 @@ describe("ReplayStream properties", () => {
             if (!hasGap) assert.deepStrictEqual(out, log.slice(total - out.length, total))
           }
         }
-      }),
-    { fastCheck: { numRuns: 1_000 } }
+      }).pipe(Effect.scoped),
+    { fastCheck: { numRuns: runsOf(options, 1_000) } }
   )
 
   it.effect.prop(
@@ -219,9 +233,9 @@ describe("ReplayStream properties", () => {
     ],
     ([capacity, chunks, from]) =>
       Effect.gen(function*() {
-        const buffer = yield* ReplayBuffer.make({ capacity })
+        const buffer = yield* makeBuffer(capacity)
         const log = new Log()
-        for (const c of chunks) yield* log.write(buffer, c)
+        for (const c of chunks) yield* log.write(buffer, [c])
         yield* buffer.end
         const total = log.bytes.length
         const oldest = Math.max(0, total - capacity)
@@ -229,7 +243,7 @@ describe("ReplayStream properties", () => {
         const got = Array.from(out).flatMap((c) => Array.from(c))
         const start = from >= total ? total : Math.max(from, oldest)
         assert.deepStrictEqual(got, log.slice(start, total))
-      }),
-    { fastCheck: { numRuns: 500 } }
+      }).pipe(Effect.scoped),
+    { fastCheck: { numRuns: runsOf(options, 500) } }
   )
-})
+}

@@ -1,6 +1,7 @@
 /**
  * Effect `Metric`s for replay buffers and their followers. They are updated
- * by the followers, the writers and the registry of this package; read them
+ * by the registry (`ReplayRegistry`), the followers (`ReplayStream`, the HTTP
+ * transports) and the writers (`ReplaySink`, `ReplayProcess`); read them
  * with `Metric.value` or export them with any Effect metrics exporter.
  *
  * @since 0.1.0

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import { ProducerFailed } from "@scrollback/core/ReplayBufferError"
-import * as ReplayMetrics from "@scrollback/platform/ReplayMetrics"
-import * as ReplayRegistry from "@scrollback/platform/ReplayRegistry"
-import * as ReplayStream from "@scrollback/platform/ReplayStream"
+import * as ReplayCursor from "@scrollback/core/ReplayCursor"
+import * as ReplayMetrics from "@scrollback/core/ReplayMetrics"
+import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import {
   Cause,
   Chunk,
@@ -36,6 +36,30 @@ const isHeld = (registry: ReplayRegistry.ReplayRegistry, key: string) =>
   Effect.map(Effect.exit(registry.get(key)), Exit.isSuccess)
 
 const failureOf = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<E, A, R> => Effect.flip(effect)
+
+/**
+ * Follows a buffer with a cursor until it is done: every byte from `from` as a Stream of views (the platform's
+ * `ReplayStream.follow` does the same; core's tests do not depend on it).
+ */
+const follow = (buffer: ReplayBuffer.ReplayBuffer, options?: ReplayCursor.Options) =>
+  Stream.unwrap(Effect.map(ReplayCursor.make(buffer, options), (cursor) =>
+    Stream.repeatEffectOption(
+      Effect.flatMap(ReplayCursor.next(cursor), (step) => {
+        switch (step._tag) {
+          case "Data":
+            return Effect.succeed(Chunk.unsafeFromArray(step.chunks as Array<Uint8Array>))
+          case "Gap":
+            return Effect.succeed(Chunk.empty<Uint8Array>())
+          case "Done":
+            return Exit.isSuccess(step.exit)
+              ? Effect.fail(Option.none())
+              : Effect.failCause(Cause.map(step.exit.cause, Option.some))
+        }
+      })
+    ).pipe(Stream.flattenChunks)))
+
+/** The key a `BufferNotFound` names (the in-memory registry never raises `StorageUnavailable`). */
+const keyOf = (error: { readonly _tag: string; readonly key?: string }) => error.key
 
 const yieldTimes = (n: number) => n === 0 ? Effect.void : Effect.repeatN(Effect.yieldNow(), n - 1)
 
@@ -71,7 +95,7 @@ describe("ReplayRegistry", () => {
         assert.strictEqual(yield* registry.retainedBytes, 16 + 8)
         const notFound = yield* failureOf(registry.get("a"))
         assert.strictEqual(notFound._tag, "BufferNotFound")
-        assert.strictEqual(notFound.key, "a")
+        assert.strictEqual(notFound._tag === "BufferNotFound" && notFound.key, "a")
 
         // A key created again goes to the end of the creation order, with a new buffer.
         const a2 = yield* registry.create("a")
@@ -160,12 +184,66 @@ describe("ReplayRegistry", () => {
       Effect.gen(function*() {
         const registry = yield* ReplayRegistry.make()
         const onGet = yield* failureOf(registry.get("nope"))
-        assert.deepStrictEqual([onGet._tag, onGet.key], ["BufferNotFound", "nope"])
+        assert.deepStrictEqual([onGet._tag, keyOf(onGet)], ["BufferNotFound", "nope"])
         assert.include(onGet.message, "\"nope\"")
         yield* registry.create("k")
         yield* registry.remove("k")
         const onRemove = yield* failureOf(registry.remove("k"))
-        assert.deepStrictEqual([onRemove._tag, onRemove.key], ["BufferNotFound", "k"])
+        assert.deepStrictEqual([onRemove._tag, keyOf(onRemove)], ["BufferNotFound", "k"])
+      }))
+  })
+
+  describe("getOrCreate / adopt", () => {
+    it.scoped("getOrCreate returns the buffer held, or makes one within the limits", () =>
+      Effect.gen(function*() {
+        const registry = yield* ReplayRegistry.make({ maxBuffers: 2, defaultCapacity: 64 })
+        const made = yield* registry.getOrCreate("k", { capacity: 16 })
+        assert.strictEqual(made.capacity, 16)
+        assert.strictEqual(yield* registry.getOrCreate("k", { capacity: 32 }), made, "held: returned as it is")
+        assert.strictEqual(yield* ReplayRegistry.getOrCreate(registry, "j"), yield* registry.get("j"))
+        const full = yield* failureOf(registry.getOrCreate("l"))
+        assert.strictEqual(full._tag, "RegistryFull")
+        assert.strictEqual((yield* failureOf(registry.getOrCreate("a/b")))._tag, "InvalidKey")
+        assert.strictEqual((yield* failureOf(registry.getOrCreate("m", { capacity: 0 })))._tag, "InvalidCapacity")
+      }))
+
+    it.scoped("concurrent getOrCreate of one key: one buffer, made once", () =>
+      Effect.gen(function*() {
+        const registry = yield* ReplayRegistry.make()
+        const buffers = yield* Effect.all(Array.from({ length: 20 }, () => registry.getOrCreate("k")), {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(new Set(buffers).size, 1)
+        assert.strictEqual((yield* registry.list).length, 1)
+      }))
+
+    it.scoped("adopt holds a buffer made elsewhere: limits, get, removal after its end, remove ends it", () =>
+      Effect.gen(function*() {
+        const registry = yield* ReplayRegistry.make({ maxTotalBytes: 100, idleTimeout: "1 minute" })
+        const outside = yield* ReplayBuffer.make({ capacity: 60 })
+        yield* ReplayRegistry.adopt(registry, "outside", outside)
+        assert.strictEqual(yield* registry.get("outside"), outside)
+        assert.strictEqual(yield* registry.retainedBytes, 60)
+        assert.strictEqual((yield* failureOf(registry.adopt("outside", outside)))._tag, "BufferExists")
+        const big = yield* ReplayBuffer.make({ capacity: 41 })
+        assert.strictEqual((yield* failureOf(registry.adopt("big", big)))._tag, "RegistryFull")
+        assert.strictEqual((yield* failureOf(registry.adopt("..", big)))._tag, "InvalidKey")
+        // Removed idleTimeout after it ends, like a buffer the registry made.
+        yield* outside.end
+        yield* TestClock.adjust("1 minute")
+        assert.isFalse(yield* isHeld(registry, "outside"))
+        // remove ends an adopted buffer that is still running.
+        const running = yield* ReplayBuffer.make({ capacity: 10 })
+        yield* registry.adopt("running", running)
+        yield* registry.remove("running")
+        assert.isTrue(Option.isSome(yield* running.ended))
+      }))
+
+    it.effect("closing the registry ends adopted buffers too", () =>
+      Effect.gen(function*() {
+        const buffer = yield* ReplayBuffer.make({ capacity: 10 })
+        yield* Effect.scoped(Effect.flatMap(ReplayRegistry.make(), (registry) => registry.adopt("a", buffer)))
+        assert.isTrue(Option.isSome(yield* buffer.ended))
       }))
   })
 
@@ -438,7 +516,7 @@ describe("ReplayRegistry", () => {
         const buffer = yield* registry.create("k")
         yield* buffer.write(encoder.encode("hello"))
         const caughtUp = yield* Deferred.make<void>()
-        const follower = yield* ReplayStream.follow(buffer).pipe(
+        const follower = yield* follow(buffer).pipe(
           Stream.tap(() => Deferred.succeed(caughtUp, void 0)),
           Stream.runCollect,
           Effect.fork
@@ -461,7 +539,7 @@ describe("ReplayRegistry", () => {
         yield* buffer.write(encoder.encode("out"))
         yield* buffer.fail(new ProducerFailed({ reason: "crashed", exitCode: 1 }))
         yield* registry.remove("k")
-        const exit = yield* Effect.exit(Stream.runCollect(ReplayStream.follow(buffer)))
+        const exit = yield* Effect.exit(Stream.runCollect(follow(buffer)))
         assert.isTrue(Exit.isFailure(exit))
         if (Exit.isFailure(exit)) {
           const error = Cause.failureOption(exit.cause)
@@ -483,8 +561,8 @@ describe("ReplayRegistry", () => {
           // followers run in the test's fiber, outside the registry's scope
           const followers = yield* Effect.fork(
             Effect.all([
-              Stream.runCollect(ReplayStream.follow(a).pipe(Stream.tap(() => Deferred.succeed(started, void 0)))),
-              Stream.runCollect(ReplayStream.follow(b, { from: "live" }))
+              Stream.runCollect(follow(a).pipe(Stream.tap(() => Deferred.succeed(started, void 0)))),
+              Stream.runCollect(follow(b, { from: "live" }))
             ], { concurrency: "unbounded" })
           )
           yield* Deferred.await(started)
@@ -639,7 +717,7 @@ describe("ReplayRegistry", () => {
             assert.deepStrictEqual(entries.map((e) => e.key), Array.from(model.keys()))
             assert.deepStrictEqual(entries.map((e) => e.buffer.capacity), Array.from(model.values(), (e) => e.capacity))
             for (const entry of entries) {
-              assert.strictEqual(Option.isSome(entry.buffer.unsafeEnded()), model.get(entry.key)!.endedAt !== undefined)
+              assert.strictEqual(Option.isSome(yield* entry.buffer.ended), model.get(entry.key)!.endedAt !== undefined)
             }
             const bytes = yield* registry.retainedBytes
             assert.strictEqual(bytes, modelBytes())
@@ -726,7 +804,7 @@ describe("ReplayRegistry", () => {
           // the buffers held are running; every other buffer created was removed, hence ended
           const heldBuffers = new Set(entries.map((e) => e.buffer))
           for (const buffer of buffers) {
-            assert.strictEqual(Option.isSome(buffer.unsafeEnded()), !heldBuffers.has(buffer))
+            assert.strictEqual(Option.isSome(yield* buffer.ended), !heldBuffers.has(buffer))
           }
         }).pipe(Effect.scoped)
         assert.strictEqual((yield* gauge) - baseline, 0)

@@ -16,8 +16,6 @@
  *
  * @since 0.1.0
  */
-import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
-import type { InvalidCapacity } from "@scrollback/core/ReplayBufferError"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
@@ -25,9 +23,17 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type { Pipeable } from "effect/Pipeable"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/registry.js"
+import type * as ReplayBuffer from "./ReplayBuffer.js"
+import type { InvalidCapacity, StorageUnavailable } from "./ReplayBufferError.js"
+import type {
+  BufferExists,
+  BufferNotFound,
+  InvalidKey,
+  InvalidRegistryOptions,
+  RegistryFull
+} from "./ReplayRegistryError.js"
 
 /**
  * @since 0.1.0
@@ -125,10 +131,23 @@ export interface Entry {
 }
 
 /**
- * A registry of replay buffers. Every operation is one synchronous step on
- * the registry's state (besides `remove`, which then ends the buffer and
- * stops its timer), so concurrent callers never pass a limit together and
- * exactly one of several concurrent `create`s or `remove`s of a key wins.
+ * Why making or adopting a buffer under a key can fail.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CreateError = InvalidKey | BufferExists | RegistryFull | InvalidCapacity | StorageUnavailable
+
+/**
+ * A registry of replay buffers: what an application injects, and what every
+ * engine implements (the in-memory one here, a Redis-backed one in
+ * `@scrollback/redis`). `StorageUnavailable` is raised only by engines whose
+ * log of record is remote.
+ *
+ * The in-memory registry keeps its state in a `SynchronizedRef`: every change
+ * (create, adopt, remove, expiry) is one atomic update, so concurrent callers
+ * never pass a limit together and exactly one of several concurrent
+ * `create`s or `remove`s of a key wins; reads take no lock.
  *
  * @since 0.1.0
  * @category models
@@ -136,33 +155,57 @@ export interface Entry {
 export interface ReplayRegistry extends Pipeable {
   readonly [TypeId]: TypeId
   /** The bounds in force, with defaults applied. */
-  readonly limits: {
-    readonly maxBuffers: number
-    readonly maxTotalBytes: number
-    readonly defaultCapacity: number
-    readonly idleTimeout: Duration.Duration
-  }
+  readonly limits: Limits
   /**
    * Makes a buffer and holds it under `key`. Checks, in order: the key
    * (`InvalidKey`), the capacity (`InvalidCapacity`), that the key is free
    * (`BufferExists`), `maxBuffers` then `maxTotalBytes` (`RegistryFull`).
    */
-  readonly create: (
+  readonly create: (key: string, options?: CreateOptions) => Effect.Effect<ReplayBuffer.ReplayBuffer, CreateError>
+  /**
+   * The buffer held under `key`, or a new one made and held as `create`
+   * would (with `options`). A buffer already held is returned as it is,
+   * whatever its capacity.
+   */
+  readonly getOrCreate: (
     key: string,
     options?: CreateOptions
-  ) => Effect.Effect<ReplayBuffer.ReplayBuffer, InvalidKey | BufferExists | RegistryFull | InvalidCapacity>
-  /** The buffer held under `key`. */
-  readonly get: (key: string) => Effect.Effect<ReplayBuffer.ReplayBuffer, BufferNotFound>
-  /** Every buffer held, in creation order. */
-  readonly list: Effect.Effect<ReadonlyArray<Entry>>
+  ) => Effect.Effect<ReplayBuffer.ReplayBuffer, Exclude<CreateError, BufferExists>>
+  /**
+   * Holds a buffer made elsewhere (by `ReplayBuffer.make`,
+   * `ReplayProcess.run`, …) under `key`, so it can be served. It counts
+   * against the limits, is removed `idleTimeout` after it ends, and is ended
+   * by `remove` and when the registry closes, like a buffer the registry made.
+   */
+  readonly adopt: (
+    key: string,
+    buffer: ReplayBuffer.ReplayBuffer
+  ) => Effect.Effect<void, Exclude<CreateError, InvalidCapacity>>
+  /** The buffer held under `key`. A remote engine brings its local replica up to date first. */
+  readonly get: (key: string) => Effect.Effect<ReplayBuffer.ReplayBuffer, BufferNotFound | StorageUnavailable>
+  /** Every buffer held, in the order they were added. */
+  readonly list: Effect.Effect<ReadonlyArray<Entry>, StorageUnavailable>
   /**
    * Forgets the buffer held under `key` and ends it if it has not ended, so
    * its followers drain what is retained and complete. When it returns, the
    * key is free and the buffer has ended.
    */
-  readonly remove: (key: string) => Effect.Effect<void, BufferNotFound>
+  readonly remove: (key: string) => Effect.Effect<void, BufferNotFound | StorageUnavailable>
   /** The sum of the capacities of the buffers held. */
-  readonly retainedBytes: Effect.Effect<number>
+  readonly retainedBytes: Effect.Effect<number, StorageUnavailable>
+}
+
+/**
+ * The bounds of a registry, with defaults applied.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Limits {
+  readonly maxBuffers: number
+  readonly maxTotalBytes: number
+  readonly defaultCapacity: number
+  readonly idleTimeout: Duration.Duration
 }
 
 /**
@@ -180,16 +223,16 @@ export const ReplayRegistry: Context.Tag<ReplayRegistry, ReplayRegistry> = inter
 export const isReplayRegistry: (u: unknown) => u is ReplayRegistry = internal.isReplayRegistry
 
 /**
- * Makes a registry in the current scope. Each held buffer has a fiber in
- * that scope that removes it `idleTimeout` after it ends (removing the
- * buffer stops it). Closing the scope stops those fibers and ends every
+ * Makes an in-memory registry in the current scope. Each held buffer has a
+ * fiber in that scope that removes it `idleTimeout` after it ends (removing
+ * the buffer stops it). Closing the scope stops those fibers and ends every
  * buffer still held, so their followers complete; a `create` after that is a
  * defect.
  *
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { ReplayRegistry } from "@scrollback/platform"
+ * import { ReplayRegistry } from "@scrollback/core"
  *
  * const program = Effect.gen(function*() {
  *   const registry = yield* ReplayRegistry.make({ maxBuffers: 16, idleTimeout: "1 minute" })
@@ -212,7 +255,7 @@ export const make: (options?: Options) => Effect.Effect<ReplayRegistry, InvalidR
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { ReplayRegistry } from "@scrollback/platform"
+ * import { ReplayRegistry } from "@scrollback/core"
  *
  * const program = Effect.gen(function*() {
  *   const registry = yield* ReplayRegistry.ReplayRegistry
@@ -231,7 +274,7 @@ export const layer: (options?: Options) => Layer.Layer<ReplayRegistry, InvalidRe
  * @example
  * ```ts
  * import { Config } from "effect"
- * import { ReplayRegistry } from "@scrollback/platform"
+ * import { ReplayRegistry } from "@scrollback/core"
  *
  * const RegistryLive = ReplayRegistry.layerConfig({
  *   maxBuffers: Config.integer("SCROLLBACK_MAX_BUFFERS").pipe(Config.withDefault(ReplayRegistry.DEFAULT_MAX_BUFFERS)),
@@ -254,23 +297,49 @@ export const create: {
   (
     key: string,
     options?: CreateOptions
-  ): (
-    self: ReplayRegistry
-  ) => Effect.Effect<ReplayBuffer.ReplayBuffer, InvalidKey | BufferExists | RegistryFull | InvalidCapacity>
-  (
-    self: ReplayRegistry,
-    key: string,
-    options?: CreateOptions
-  ): Effect.Effect<ReplayBuffer.ReplayBuffer, InvalidKey | BufferExists | RegistryFull | InvalidCapacity>
+  ): (self: ReplayRegistry) => Effect.Effect<ReplayBuffer.ReplayBuffer, CreateError>
+  (self: ReplayRegistry, key: string, options?: CreateOptions): Effect.Effect<ReplayBuffer.ReplayBuffer, CreateError>
 } = internal.create
 
 /**
  * @since 0.1.0
  * @category combinators
  */
+export const getOrCreate: {
+  (
+    key: string,
+    options?: CreateOptions
+  ): (self: ReplayRegistry) => Effect.Effect<ReplayBuffer.ReplayBuffer, Exclude<CreateError, BufferExists>>
+  (
+    self: ReplayRegistry,
+    key: string,
+    options?: CreateOptions
+  ): Effect.Effect<ReplayBuffer.ReplayBuffer, Exclude<CreateError, BufferExists>>
+} = internal.getOrCreate
+
+/**
+ * @since 0.1.0
+ * @category combinators
+ */
+export const adopt: {
+  (
+    key: string,
+    buffer: ReplayBuffer.ReplayBuffer
+  ): (self: ReplayRegistry) => Effect.Effect<void, Exclude<CreateError, InvalidCapacity>>
+  (
+    self: ReplayRegistry,
+    key: string,
+    buffer: ReplayBuffer.ReplayBuffer
+  ): Effect.Effect<void, Exclude<CreateError, InvalidCapacity>>
+} = internal.adopt
+
+/**
+ * @since 0.1.0
+ * @category combinators
+ */
 export const get: {
-  (key: string): (self: ReplayRegistry) => Effect.Effect<ReplayBuffer.ReplayBuffer, BufferNotFound>
-  (self: ReplayRegistry, key: string): Effect.Effect<ReplayBuffer.ReplayBuffer, BufferNotFound>
+  (key: string): (self: ReplayRegistry) => Effect.Effect<ReplayBuffer.ReplayBuffer, BufferNotFound | StorageUnavailable>
+  (self: ReplayRegistry, key: string): Effect.Effect<ReplayBuffer.ReplayBuffer, BufferNotFound | StorageUnavailable>
 } = internal.get
 
 /**
@@ -278,21 +347,21 @@ export const get: {
  * @category combinators
  */
 export const remove: {
-  (key: string): (self: ReplayRegistry) => Effect.Effect<void, BufferNotFound>
-  (self: ReplayRegistry, key: string): Effect.Effect<void, BufferNotFound>
+  (key: string): (self: ReplayRegistry) => Effect.Effect<void, BufferNotFound | StorageUnavailable>
+  (self: ReplayRegistry, key: string): Effect.Effect<void, BufferNotFound | StorageUnavailable>
 } = internal.remove
 
 /**
  * @since 0.1.0
  * @category getters
  */
-export const list = (self: ReplayRegistry): Effect.Effect<ReadonlyArray<Entry>> => self.list
+export const list = (self: ReplayRegistry): Effect.Effect<ReadonlyArray<Entry>, StorageUnavailable> => self.list
 
 /**
  * @since 0.1.0
  * @category getters
  */
-export const retainedBytes = (self: ReplayRegistry): Effect.Effect<number> => self.retainedBytes
+export const retainedBytes = (self: ReplayRegistry): Effect.Effect<number, StorageUnavailable> => self.retainedBytes
 
 /**
  * Whether `key` is a valid key: 1 to 128 characters of `[A-Za-z0-9._~-]`
@@ -303,100 +372,3 @@ export const retainedBytes = (self: ReplayRegistry): Effect.Effect<number> => se
  * @category guards
  */
 export const isValidKey = (key: unknown): key is string => internal.validateKey(key) === undefined
-
-// --- errors ---
-
-/**
- * No buffer is held under `key` (it was never created, was removed, or was
- * removed after it ended and stayed idle).
- *
- * @since 0.1.0
- * @category errors
- */
-export class BufferNotFound extends Schema.TaggedError<BufferNotFound>("@scrollback/platform/BufferNotFound")(
-  "BufferNotFound",
-  { key: Schema.String }
-) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `no buffer is held under the key ${JSON.stringify(this.key)}`
-  }
-}
-
-/**
- * A buffer is already held under `key`.
- *
- * @since 0.1.0
- * @category errors
- */
-export class BufferExists extends Schema.TaggedError<BufferExists>("@scrollback/platform/BufferExists")(
-  "BufferExists",
-  { key: Schema.String }
-) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `a buffer is already held under the key ${JSON.stringify(this.key)}`
-  }
-}
-
-/**
- * Creating the buffer would pass a limit: `"buffers"` (`maxBuffers`, the
- * `limit`) or `"bytes"` (`maxTotalBytes`, the `limit`; `requested` is the
- * capacity that did not fit). Nothing was created.
- *
- * @since 0.1.0
- * @category errors
- */
-export class RegistryFull extends Schema.TaggedError<RegistryFull>("@scrollback/platform/RegistryFull")(
-  "RegistryFull",
-  {
-    reason: Schema.Literal("buffers", "bytes"),
-    limit: Schema.Number,
-    requested: Schema.optional(Schema.Number)
-  }
-) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return this.reason === "buffers"
-      ? `the registry is full: it already holds maxBuffers = ${this.limit} buffers`
-      : `the registry is full: a buffer of ${
-        this.requested ?? "?"
-      } bytes would take the capacities held past maxTotalBytes = ${this.limit} bytes`
-  }
-}
-
-/**
- * The key cannot be used: keys appear in URLs, so they are 1 to 128
- * characters of `[A-Za-z0-9._~-]`, other than `"."` and `".."`. `reason`
- * says which rule it broke.
- *
- * @since 0.1.0
- * @category errors
- */
-export class InvalidKey extends Schema.TaggedError<InvalidKey>("@scrollback/platform/InvalidKey")(
-  "InvalidKey",
-  { key: Schema.String, reason: Schema.String }
-) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `invalid buffer key ${JSON.stringify(this.key)}: ${this.reason}`
-  }
-}
-
-/**
- * An option given to `make` / `layer` / `layerConfig` is out of range.
- *
- * @since 0.1.0
- * @category errors
- */
-export class InvalidRegistryOptions
-  extends Schema.TaggedError<InvalidRegistryOptions>("@scrollback/platform/InvalidRegistryOptions")(
-    "InvalidRegistryOptions",
-    { option: Schema.String, value: Schema.Unknown, reason: Schema.String }
-  )
-{
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `invalid ReplayRegistry option ${this.option} = ${String(this.value)}: ${this.reason}`
-  }
-}

@@ -1,8 +1,16 @@
-import { assert, describe, it } from "@effect/vitest"
-import { ReplayBuffer } from "@scrollback/core"
-import { Effect, Exit, FastCheck as fc, Fiber } from "effect"
+/**
+ * The buffer contract: reads and writes against a reference model, and
+ * concurrent writers and readers.
+ */
+import { assert } from "@effect/vitest"
+import type * as Vitest from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as fc from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
+import { type BufferMaker, concat, makeBuffer, runsOf, type SuiteOptions, yieldTimes } from "./engine.js"
 
-// A plain reference model: every byte ever written, in order.
+/** A plain reference model: every byte ever written, in order. */
 class Model {
   readonly log: Array<number> = []
   constructor(readonly capacity: number) {}
@@ -21,8 +29,6 @@ class Model {
     return { bytes: this.log.slice(start), offset: start }
   }
 }
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Array<number> => chunks.flatMap((c) => Array.from(c))
 
 type Offset = { readonly kind: "absolute"; readonly n: number } | { readonly kind: "fromTotal"; readonly delta: number }
 
@@ -69,13 +75,47 @@ const scenario = fc.integer({ min: 1, max: 300 }).chain((capacity) =>
   fc.record({ capacity: fc.constant(capacity), ops: fc.array(opArb(capacity), { maxLength: 60 }) })
 )
 
-describe("ReplayBuffer properties", () => {
+// Each chunk written carries a header [writer, seq, length, chunks left in its batch] so the final log can be
+// parsed back into writes; a read may only ever end where a whole write (a whole batch) ends.
+const HEADER = 4
+const payload = (writer: number, seq: number, length: number, left: number) => {
+  const p = new Uint8Array(length)
+  p.set([writer, seq, length, left])
+  p.fill((writer * 31 + seq) & 0xff, HEADER)
+  return p
+}
+
+const writerArb = fc.array(
+  fc.record({
+    sizes: fc.array(fc.integer({ min: HEADER, max: 40 }), { minLength: 1, maxLength: 3 }),
+    yields: fc.integer({ min: 0, max: 3 })
+  }),
+  { minLength: 1, maxLength: 12 }
+)
+const readerArb = fc.array(
+  fc.record({
+    offset: fc.integer({ min: -10, max: 1_500 }),
+    yields: fc.integer({ min: 0, max: 3 }),
+    chunks: fc.boolean()
+  }),
+  { minLength: 1, maxLength: 12 }
+)
+const waiterArb = fc.array(
+  fc.record({
+    offset: fc.integer({ min: -5, max: 1_500 }),
+    interruptAfter: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined })
+  }),
+  { maxLength: 8 }
+)
+
+/** The buffer contract's properties, run with the engine's `BufferMaker`. */
+export const bufferSuite = (it: Vitest.Vitest.MethodsNonLive<BufferMaker, boolean>, options?: SuiteOptions): void => {
   it.effect.prop(
     "matches the reference model for any capacity, writes and reads; past reads never change",
     [scenario],
     ([{ capacity, ops }]) =>
       Effect.gen(function*() {
-        const rb = yield* ReplayBuffer.make({ capacity })
+        const rb = yield* makeBuffer(capacity)
         const model = new Model(capacity)
         const held: Array<{ readonly get: () => Array<number>; readonly expected: Array<number> }> = []
         for (const op of ops) {
@@ -118,41 +158,8 @@ describe("ReplayBuffer properties", () => {
           assert.strictEqual(yield* rb.oldest, model.oldest)
         }
         for (const h of held) assert.deepStrictEqual(h.get(), h.expected)
-      }),
-    { fastCheck: { numRuns: 3_000 } }
-  )
-
-  // Each chunk written carries a header [writer, seq, length, chunks left in its batch] so the final log can be
-  // parsed back into writes; a read may only ever end where a whole write (a whole batch) ends.
-  const HEADER = 4
-  const payload = (writer: number, seq: number, length: number, left: number) => {
-    const p = new Uint8Array(length)
-    p.set([writer, seq, length, left])
-    p.fill((writer * 31 + seq) & 0xff, HEADER)
-    return p
-  }
-
-  const writerArb = fc.array(
-    fc.record({
-      sizes: fc.array(fc.integer({ min: HEADER, max: 40 }), { minLength: 1, maxLength: 3 }),
-      yields: fc.integer({ min: 0, max: 3 })
-    }),
-    { minLength: 1, maxLength: 12 }
-  )
-  const readerArb = fc.array(
-    fc.record({
-      offset: fc.integer({ min: -10, max: 1_500 }),
-      yields: fc.integer({ min: 0, max: 3 }),
-      chunks: fc.boolean()
-    }),
-    { minLength: 1, maxLength: 12 }
-  )
-  const waiterArb = fc.array(
-    fc.record({
-      offset: fc.integer({ min: -5, max: 1_500 }),
-      interruptAfter: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined })
-    }),
-    { maxLength: 8 }
+      }).pipe(Effect.scoped),
+    { fastCheck: { numRuns: runsOf(options, 3_000) } }
   )
 
   it.effect.prop(
@@ -164,10 +171,8 @@ describe("ReplayBuffer properties", () => {
     ],
     ([writers, readers, waiters]) =>
       Effect.gen(function*() {
-        const rb = yield* ReplayBuffer.make({ capacity: 1 << 20 })
+        const rb = yield* makeBuffer(1 << 20)
         const reads: Array<{ readonly offset: number; readonly bytes: Array<number> }> = []
-        const yieldTimes = (n: number) =>
-          Effect.repeatN(Effect.yieldNow(), Math.max(0, n - 1)).pipe(Effect.when(() => n > 0))
 
         const waiterFibers = yield* Effect.forEach(waiters, (w) =>
           Effect.fork(rb.awaitData(w.offset).pipe(Effect.as(w.offset))))
@@ -236,7 +241,7 @@ describe("ReplayBuffer properties", () => {
         results.forEach((exit, i) => {
           if (waiters[i].interruptAfter === undefined) assert.isTrue(Exit.isSuccess(exit), "every waiter wakes")
         })
-      }),
-    { fastCheck: { numRuns: 500 } }
+      }).pipe(Effect.scoped),
+    { fastCheck: { numRuns: runsOf(options, 500) } }
   )
-})
+}

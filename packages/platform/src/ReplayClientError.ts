@@ -1,0 +1,155 @@
+/**
+ * The typed errors of `ReplayClient`. Each is a `Schema.TaggedError`, so it
+ * can be encoded and decoded.
+ *
+ * @since 0.1.0
+ */
+import type { InvalidOffset, OffsetAhead, OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import type { BufferNotFound } from "@scrollback/core/ReplayRegistryError"
+import * as Schema from "effect/Schema"
+
+/**
+ * The remote buffer is another incarnation than the one the client was
+ * following: the server answered `409` (its epoch is not the one in the
+ * resume position), or a `hello` carried another epoch — typically the
+ * producer's server restarted and created a new buffer under the same key.
+ * The client never splices two incarnations together.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EpochChanged extends Schema.TaggedError<EpochChanged>("@scrollback/platform/EpochChanged")(
+  "EpochChanged",
+  { expected: Schema.String, actual: Schema.String }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `the remote buffer's epoch is ${this.actual}, not ${this.expected}: it is another incarnation`
+  }
+}
+
+/**
+ * The server answered with a status the client does not retry (a `400`, a
+ * `401`/`403` from the server's authorization hook, a `413`, any other `4xx`
+ * or an unexpected `2xx`/`3xx`). `body` is the response body as text (the
+ * protocol's JSON error), truncated to 4 KiB: the client reads no more than
+ * that of an error body.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HttpStatusError extends Schema.TaggedError<HttpStatusError>("@scrollback/platform/HttpStatusError")(
+  "HttpStatusError",
+  { url: Schema.String, status: Schema.Number, body: Schema.String }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `GET ${this.url} answered ${this.status}${this.body === "" ? "" : `: ${this.body}`}`
+  }
+}
+
+/**
+ * The server sent something the protocol does not allow: a malformed event
+ * or id, an event before the `hello`, bytes that do not continue exactly
+ * at the last offset received, an event (or line) larger than
+ * `maxEventBytes`, or a `/info` body larger than 64 KiB. The client fails
+ * rather than splice, skip or buffer without bound.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProtocolError extends Schema.TaggedError<ProtocolError>("@scrollback/platform/ProtocolError")(
+  "ProtocolError",
+  { url: Schema.String, reason: Schema.String }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `protocol error from ${this.url}: ${this.reason}`
+  }
+}
+
+/**
+ * One connection attempt ended without the `end` event: the input of the
+ * reconnect `schedule`, and the `cause` of {@link ConnectionFailed}.
+ *
+ * - `"Transport"`: the request failed or the response body broke off
+ *   (connection refused or reset, a cut in the middle of a chunk, …).
+ * - `"EndOfStream"`: the response ended cleanly but without the `end` event.
+ * - `"IdleTimeout"`: nothing (no header, event nor keep-alive comment) arrived
+ *   for `idleTimeout`.
+ * - `"Unavailable"`: the server answered `429` (too many connections for this
+ *   buffer), `503` (too many connections overall) or another `5xx`; `status`
+ *   says which.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Disconnected extends Schema.TaggedError<Disconnected>("@scrollback/platform/Disconnected")(
+  "Disconnected",
+  {
+    reason: Schema.Literal("Transport", "EndOfStream", "IdleTimeout", "Unavailable"),
+    status: Schema.optional(Schema.Number),
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    switch (this.reason) {
+      case "Transport":
+        return `the connection failed${this.cause instanceof Error ? `: ${this.cause.message}` : ""}`
+      case "EndOfStream":
+        return "the response ended without an end event"
+      case "IdleTimeout":
+        return "nothing arrived for the idle timeout"
+      case "Unavailable":
+        return `the server answered ${this.status ?? "5xx"}`
+    }
+  }
+}
+
+/**
+ * The reconnect `schedule` gave up: `attempts` consecutive connection attempts
+ * made no progress. `cause` is the last attempt's {@link Disconnected}.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionFailed extends Schema.TaggedError<ConnectionFailed>("@scrollback/platform/ConnectionFailed")(
+  "ConnectionFailed",
+  { url: Schema.String, attempts: Schema.Number, cause: Disconnected }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `gave up following ${this.url} after ${this.attempts} attempts without progress: ${this.cause.message}`
+  }
+}
+
+/**
+ * Every error the client can fail with:
+ *
+ * - {@link EpochChanged}: the remote buffer is another incarnation (`409`).
+ * - `OffsetAhead` (from `@scrollback/core`): the resume position is past the
+ *   remote buffer's total (`409`): the server lost bytes the client read.
+ * - `OffsetEvicted` (from `@scrollback/core`): under `onEvicted: "fail"`, the
+ *   next byte was evicted before the client could read it (`410`).
+ * - `BufferNotFound` (from `ReplayRegistry`): no buffer under this key (`404`).
+ * - `ProducerFailed` (from `@scrollback/core`): the `end` event said the
+ *   producer failed; it carries the reason and exit code.
+ * - {@link HttpStatusError}: another status the client does not retry.
+ * - {@link ConnectionFailed}: the reconnect schedule gave up.
+ * - {@link ProtocolError}: the server broke the protocol.
+ * - `InvalidOffset` (from `@scrollback/core`): `from` is not an integer.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ReplayClientError =
+  | EpochChanged
+  | OffsetAhead
+  | OffsetEvicted
+  | BufferNotFound
+  | ProducerFailed
+  | HttpStatusError
+  | ConnectionFailed
+  | ProtocolError
+  | InvalidOffset

@@ -1,0 +1,324 @@
+import * as Sse from "@effect/experimental/Sse"
+import {
+  EpochMismatch,
+  OffsetAhead,
+  OffsetEvicted,
+  type ProducerFailed,
+  StorageUnavailable
+} from "@scrollback/core/ReplayBufferError"
+import type * as ReplayCursor from "@scrollback/core/ReplayCursor"
+import { BufferNotFound, InvalidKey } from "@scrollback/core/ReplayRegistryError"
+import * as Cause from "effect/Cause"
+import type * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as HttpError from "../ReplayHttpError.js"
+import type * as Api from "../ReplayProtocol.js"
+import { base64Length, encodeComment, writeBase64 } from "./sse.js"
+
+// --- positions ---------------------------------------------------------------
+
+/** @internal */
+export const Epoch: Schema.Schema<string> = Schema.String.pipe(
+  Schema.pattern(/^[0-9a-f]{16}$/, { message: () => "an epoch is 16 lowercase hexadecimal digits" }),
+  Schema.annotations({ identifier: "Epoch" })
+)
+
+/** @internal */
+export const Offset: Schema.Schema<number> = Schema.Number.pipe(
+  Schema.int(),
+  Schema.between(0, Number.MAX_SAFE_INTEGER),
+  Schema.annotations({ identifier: "Offset" })
+)
+
+/** @internal */
+export const DecimalInteger: Schema.Schema<number, string> = Schema.transformOrFail(
+  Schema.String.pipe(
+    Schema.pattern(/^-?[0-9]+$/, { message: () => "a decimal integer (digits, an optional leading -)" })
+  ),
+  Schema.Number.pipe(Schema.int()),
+  {
+    strict: true,
+    decode: (text, _, ast) => {
+      const n = Number(text)
+      return Number.isSafeInteger(n)
+        ? ParseResult.succeed(n)
+        : ParseResult.fail(new ParseResult.Type(ast, text, "out of range: past 2^53 - 1"))
+    },
+    encode: (n) => ParseResult.succeed(String(n))
+  }
+).pipe(Schema.annotations({ identifier: "DecimalInteger" }))
+
+/** @internal */
+export const Position: Schema.Schema<ReplayCursor.Position> = Schema.Struct({ epoch: Epoch, offset: Offset })
+
+/** @internal */
+export const formatPosition = (position: ReplayCursor.Position): string => `${position.epoch}:${position.offset}`
+
+/** @internal */
+export const PositionFromString: Schema.Schema<ReplayCursor.Position, string> = Schema.transformOrFail(
+  Schema.String,
+  Position,
+  {
+    strict: true,
+    decode: (text, _, ast) => {
+      const colon = text.indexOf(":")
+      const offset = colon === -1 ? NaN : Number(text.slice(colon + 1))
+      if (colon === -1 || !/^(0|[1-9][0-9]*)$/.test(text.slice(colon + 1))) {
+        return ParseResult.fail(new ParseResult.Type(ast, text, "a position is EPOCH:OFFSET"))
+      }
+      return ParseResult.succeed({ epoch: text.slice(0, colon), offset })
+    },
+    encode: (position) => ParseResult.succeed(formatPosition(position))
+  }
+).pipe(Schema.annotations({ identifier: "Position" }))
+
+const decodePosition = Schema.decodeEither(PositionFromString)
+
+/** @internal */
+export const parsePosition = (text: string): Either.Either<ReplayCursor.Position, ParseResult.ParseError> =>
+  decodePosition(text)
+
+// --- queries -------------------------------------------------------------------
+
+/** @internal */
+export const OnEvicted: Schema.Schema<ReplayCursor.OnEvicted> = Schema.Literal("clamp", "fail")
+
+const readFields = {
+  offset: Schema.optional(DecimalInteger),
+  epoch: Schema.optional(Epoch),
+  onEvicted: Schema.optionalWith(OnEvicted, { default: () => "clamp" as const })
+}
+
+/** @internal */
+export const ReadQuery: Schema.Schema<Api.ReadQuery, Api.ReadQueryEncoded> = Schema.Struct(readFields)
+
+/** @internal */
+export const GetQuery: Schema.Schema<Api.GetQuery, Api.GetQueryEncoded> = Schema.Struct({
+  ...readFields,
+  limit: Schema.optional(DecimalInteger.pipe(Schema.greaterThanOrEqualTo(1))),
+  wait: Schema.optional(DecimalInteger.pipe(Schema.greaterThanOrEqualTo(0)))
+})
+
+// --- messages ------------------------------------------------------------------
+
+const HelloFields = { epoch: Epoch, offset: Offset, oldest: Offset, total: Offset }
+const GapFields = { requested: Offset, oldest: Offset }
+const Ended = Schema.Struct({ status: Schema.Literal("ended") })
+const Failed = Schema.Struct({
+  status: Schema.Literal("failed"),
+  reason: Schema.String,
+  exitCode: Schema.optional(Schema.Number.pipe(Schema.int()))
+})
+
+/** @internal */
+export const Hello: Schema.Schema<Api.Hello> = Schema.Struct(HelloFields)
+
+/** @internal */
+export const Gap: Schema.Schema<Api.Gap> = Schema.Struct(GapFields)
+
+/** @internal */
+export const End: Schema.Schema<Api.End> = Schema.Union(Ended, Failed)
+
+/** @internal */
+export const endOf = (exit: Exit.Exit<void, ProducerFailed>): Api.End => {
+  if (Exit.isSuccess(exit)) return { status: "ended" }
+  const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+  if (failure === undefined) return { status: "failed", reason: Cause.pretty(exit.cause) }
+  return failure.exitCode === undefined
+    ? { status: "failed", reason: failure.reason }
+    : { status: "failed", reason: failure.reason, exitCode: failure.exitCode }
+}
+
+const InfoSchema = Schema.Struct({
+  key: Schema.String,
+  epoch: Epoch,
+  capacity: Offset,
+  oldest: Offset,
+  total: Offset,
+  ended: Schema.Literal(false, "ended", "failed"),
+  reason: Schema.optional(Schema.String),
+  exitCode: Schema.optional(Schema.Number.pipe(Schema.int()))
+})
+
+/** @internal */
+export const Info: Schema.Schema<Api.Info> = InfoSchema
+
+/** @internal */
+export const List: Schema.Schema<Api.List> = Schema.Struct({
+  buffers: Schema.Array(Schema.extend(InfoSchema, Schema.Struct({ createdAt: Schema.Number })))
+})
+
+/** @internal */
+export const WsServerMessage: Schema.Schema<Api.WsServerMessage> = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("hello"), ...HelloFields }),
+  Schema.Struct({ type: Schema.Literal("gap"), ...GapFields }),
+  Schema.extend(Schema.Struct({ type: Schema.Literal("end") }), Schema.Union(Ended, Failed))
+)
+
+const encodeWsMessage = Schema.encodeSync(Schema.parseJson(WsServerMessage))
+
+/** @internal */
+export const wsMessage = (message: Api.WsServerMessage): string => encodeWsMessage(message)
+
+// --- errors --------------------------------------------------------------------
+
+/** @internal */
+export const WireError = Schema.Union(
+  HttpError.BadRequest,
+  HttpError.Denied,
+  HttpError.OriginNotAllowed,
+  HttpError.NotFound,
+  HttpError.MethodNotAllowed,
+  HttpError.LimitTooLarge,
+  HttpError.TooManyConnections,
+  BufferNotFound,
+  InvalidKey,
+  EpochMismatch,
+  OffsetAhead,
+  OffsetEvicted,
+  StorageUnavailable
+)
+
+/** @internal */
+export const ErrorBody = Schema.Struct({ error: WireError, message: Schema.String })
+
+/** @internal */
+export const statusOf = (error: Api.WireError): number => {
+  switch (error._tag) {
+    case "BadRequest":
+    case "InvalidKey":
+      return 400
+    case "Denied":
+      return Number.isInteger(error.status) && error.status >= 400 && error.status <= 599 ? error.status : 403
+    case "OriginNotAllowed":
+      return 403
+    case "NotFound":
+    case "BufferNotFound":
+      return 404
+    case "MethodNotAllowed":
+      return 405
+    case "EpochMismatch":
+    case "OffsetAhead":
+      return 409
+    case "OffsetEvicted":
+      return 410
+    case "LimitTooLarge":
+      return 413
+    case "TooManyConnections":
+      return error.scope === "buffer" ? 429 : 503
+    case "StorageUnavailable":
+      return 503
+  }
+}
+
+/** @internal */
+export const closeCodeOf = (error: Api.WireError): number => 4000 + statusOf(error)
+
+// --- bytes -----------------------------------------------------------------------
+
+/** @internal */
+export const Headers = {
+  epoch: "scrollback-epoch",
+  offset: "scrollback-offset",
+  nextOffset: "scrollback-next-offset",
+  oldest: "scrollback-oldest",
+  total: "scrollback-total",
+  ended: "scrollback-ended",
+  exitCode: "scrollback-exit-code",
+  gap: "scrollback-gap"
+} as const
+
+/** @internal */
+export const MAX_EVENT_BYTES = 48 * 1024
+
+const textEncoder = new TextEncoder()
+
+/** @internal */
+export const sseData = (epoch: string, next: number, views: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
+  const head = textEncoder.encode(`id: ${epoch}:${next}\ndata: `)
+  const out = new Uint8Array(head.length + base64Length(length) + 2)
+  out.set(head, 0)
+  const pos = writeBase64(views, out, head.length)
+  out[pos] = 10
+  out[pos + 1] = 10
+  return out
+}
+
+/** @internal */
+export const sseDataEvents = (epoch: string, step: ReplayCursor.Data): ReadonlyArray<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  let views: Array<Uint8Array> = []
+  let length = 0
+  let next = step.offset
+  const flush = () => {
+    if (length === 0) return
+    out.push(sseData(epoch, next, views, length))
+    views = []
+    length = 0
+  }
+  for (const chunk of step.chunks) {
+    let bytes = chunk
+    while (bytes.length > 0) {
+      const take = Math.min(bytes.length, MAX_EVENT_BYTES - length)
+      views.push(take === bytes.length ? bytes : bytes.subarray(0, take))
+      length += take
+      next += take
+      bytes = bytes.subarray(take)
+      if (length === MAX_EVENT_BYTES) flush()
+    }
+  }
+  flush()
+  return out
+}
+
+const encodeHelloJson = Schema.encodeSync(Schema.parseJson(Hello))
+const encodeGapJson = Schema.encodeSync(Schema.parseJson(Gap))
+const encodeEndJson = Schema.encodeSync(Schema.parseJson(End))
+
+const control = (event: string, id: string, data: string): string =>
+  Sse.encoder.write({ _tag: "Event", event, id, data })
+
+/** @internal */
+export const sseHello = (hello: Api.Hello, retryMillis: number): Uint8Array =>
+  textEncoder.encode(
+    `retry: ${Math.max(0, Math.floor(retryMillis))}\n` +
+      control("hello", formatPosition({ epoch: hello.epoch, offset: hello.offset }), encodeHelloJson(hello))
+  )
+
+/** @internal */
+export const sseGap = (epoch: string, gap: Api.Gap): Uint8Array =>
+  textEncoder.encode(control("gap", formatPosition({ epoch, offset: gap.oldest }), encodeGapJson(gap)))
+
+/** @internal */
+export const sseEnd = (epoch: string, position: number, end: Api.End): Uint8Array =>
+  textEncoder.encode(control("end", formatPosition({ epoch, offset: position }), encodeEndJson(end)))
+
+/** @internal */
+export const ssePing: Uint8Array = encodeComment("ping")
+
+/** @internal */
+export const wsFrame = (offset: number, views: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
+  const out = new Uint8Array(8 + length)
+  const view = new DataView(out.buffer)
+  view.setUint32(0, Math.floor(offset / 0x1_0000_0000))
+  view.setUint32(4, offset >>> 0)
+  let pos = 8
+  for (const bytes of views) {
+    out.set(bytes, pos)
+    pos += bytes.length
+  }
+  return out
+}
+
+/** @internal */
+export const readWsFrame = (
+  message: Uint8Array
+): { readonly offset: number; readonly bytes: Uint8Array } | undefined => {
+  if (message.length < 8) return undefined
+  const view = new DataView(message.buffer, message.byteOffset, 8)
+  const offset = view.getUint32(0) * 0x1_0000_0000 + view.getUint32(4)
+  return Number.isSafeInteger(offset) ? { offset, bytes: message.subarray(8) } : undefined
+}

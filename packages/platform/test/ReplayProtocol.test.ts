@@ -1,0 +1,139 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ReplayBufferError, ReplayRegistryError } from "@scrollback/core"
+import { ReplayHttpError, ReplayProtocol } from "@scrollback/platform"
+import { Effect, Either, Exit, FastCheck as fc, Schema } from "effect"
+import { makeSseParser } from "../src/internal/sse.js"
+
+const epochArb = fc.stringMatching(/^[0-9a-f]{16}$/)
+const offsetArb = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })
+
+describe("ReplayProtocol", () => {
+  it.prop("positions round-trip through EPOCH:OFFSET", [epochArb, offsetArb], ([epoch, offset]) => {
+    const text = ReplayProtocol.formatPosition({ epoch, offset })
+    assert.deepStrictEqual(Either.getOrThrow(ReplayProtocol.parsePosition(text)), { epoch, offset })
+  })
+
+  it.effect("malformed positions are refused", () =>
+    Effect.sync(() => {
+      for (
+        const text of [
+          "",
+          "x",
+          "x:5",
+          "0123456789abcdef",
+          "0123456789abcdef:",
+          "0123456789abcdef:-1",
+          "0123456789abcdef:01",
+          "0123456789abcdef:1e3",
+          "0123456789ABCDEF:5",
+          "0123456789abcdef:9007199254740992",
+          "0123456789abcdef:5:6"
+        ]
+      ) {
+        assert.isTrue(Either.isLeft(ReplayProtocol.parsePosition(text)), text)
+      }
+    }))
+
+  it.effect("queries: decimal integers only, onEvicted defaults to clamp", () =>
+    Effect.gen(function*() {
+      const decode = Schema.decodeUnknownEither(ReplayProtocol.GetQuery)
+      assert.deepStrictEqual(Either.getOrThrow(decode({ offset: "-5", limit: "10" })), {
+        offset: -5,
+        limit: 10,
+        onEvicted: "clamp"
+      })
+      for (
+        const bad of [
+          { offset: "1e3" },
+          { offset: " 1" },
+          { offset: "0x10" },
+          { limit: "0" },
+          { wait: "-1" },
+          {
+            onEvicted: "skip"
+          },
+          { epoch: "ABC" },
+          { offset: "99999999999999999999" }
+        ]
+      ) {
+        assert.isTrue(Either.isLeft(decode(bad)), JSON.stringify(bad))
+      }
+    }))
+
+  it.effect("every wire error round-trips through the error body, with its status", () =>
+    Effect.gen(function*() {
+      const errors: Array<[ReplayProtocol.WireError, number]> = [
+        [new ReplayHttpError.BadRequest({ name: "offset", reason: "not an integer" }), 400],
+        [new ReplayHttpError.Denied({ status: 401, message: "no token" }), 401],
+        [new ReplayHttpError.OriginNotAllowed({ origin: "https://evil.example" }), 403],
+        [new ReplayHttpError.NotFound({ path: "/x" }), 404],
+        [new ReplayHttpError.MethodNotAllowed({ method: "POST" }), 405],
+        [new ReplayHttpError.LimitTooLarge({ limit: 9, max: 8 }), 413],
+        [new ReplayHttpError.TooManyConnections({ scope: "buffer", limit: 3 }), 429],
+        [new ReplayHttpError.TooManyConnections({ scope: "server", limit: 3 }), 503],
+        [new ReplayRegistryError.BufferNotFound({ key: "k" }), 404],
+        [new ReplayRegistryError.InvalidKey({ key: "..", reason: "dots" }), 400],
+        [new ReplayBufferError.EpochMismatch({ expected: "a", actual: "b" }), 409],
+        [new ReplayBufferError.OffsetAhead({ requested: 9, total: 4 }), 409],
+        [new ReplayBufferError.OffsetEvicted({ requested: 1, oldest: 4 }), 410],
+        [new ReplayBufferError.StorageUnavailable({ reason: "down" }), 503]
+      ]
+      const codec = Schema.parseJson(ReplayProtocol.ErrorBody)
+      for (const [error, status] of errors) {
+        const json = Schema.encodeSync(codec)({ error, message: error.message })
+        const decoded = Schema.decodeUnknownSync(codec)(json)
+        assert.deepStrictEqual(decoded.error, error)
+        assert.strictEqual(decoded.message, error.message)
+        assert.strictEqual(ReplayProtocol.statusOf(error), status)
+        assert.strictEqual(ReplayProtocol.closeCodeOf(error), 4000 + status)
+      }
+    }))
+
+  it.prop(
+    "a WebSocket frame carries its offset exactly, past 2^32 too",
+    [offsetArb, fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 4 })],
+    ([offset, views]) => {
+      const length = views.reduce((n, v) => n + v.length, 0)
+      const read = ReplayProtocol.readWsFrame(ReplayProtocol.wsFrame(offset, views, length))
+      assert.strictEqual(read?.offset, offset)
+      assert.deepStrictEqual(Array.from(read!.bytes), views.flatMap((v) => Array.from(v)))
+    }
+  )
+
+  it.prop(
+    "SSE data and control events parse back to their ids and payloads",
+    [epochArb, fc.integer({ min: 0, max: 1e12 }), fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 4 })],
+    ([epoch, offset, views]) => {
+      const length = views.reduce((n, v) => n + v.length, 0)
+      const parser = makeSseParser()
+      const hello = { epoch, offset, oldest: 0, total: offset + length }
+      const text = new TextDecoder().decode(
+        new Uint8Array([
+          ...ReplayProtocol.sseHello(hello, 1000),
+          ...ReplayProtocol.sseData(epoch, offset + length, views, length),
+          ...ReplayProtocol.sseEnd(epoch, offset + length, { status: "failed", reason: "x", exitCode: 2 })
+        ])
+      )
+      const events = parser.feed(text)
+      assert.strictEqual(events.length, 3)
+      assert.deepStrictEqual(Schema.decodeUnknownSync(Schema.parseJson(ReplayProtocol.Hello))(events[0].data), hello)
+      assert.strictEqual(events[0].retry, 1000)
+      assert.strictEqual(events[1].id, `${epoch}:${offset + length}`)
+      assert.deepStrictEqual(
+        Array.from(Buffer.from(events[1].data, "base64")),
+        views.flatMap((v) => Array.from(v))
+      )
+      assert.strictEqual(events[2].event, "end")
+      assert.deepStrictEqual(JSON.parse(events[2].data), { status: "failed", reason: "x", exitCode: 2 })
+    }
+  )
+
+  it.effect("the end message of an Exit", () =>
+    Effect.sync(() => {
+      assert.deepStrictEqual(ReplayProtocol.endOf(Exit.void), { status: "ended" })
+      assert.deepStrictEqual(
+        ReplayProtocol.endOf(Exit.fail(new ReplayBufferError.ProducerFailed({ reason: "boom", exitCode: 3 }))),
+        { status: "failed", reason: "boom", exitCode: 3 }
+      )
+    }))
+})

@@ -1,0 +1,1 @@
+export * as Contract from "./contract.js"
