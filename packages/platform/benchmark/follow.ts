@@ -7,7 +7,8 @@
  *   pnpm --filter @scrollback/platform bench fanout      # or: memory, replay
  *
  * Memory is measured after full collections, so the script runs under
- * `node --expose-gc --import tsx`.
+ * `node --expose-gc --import tsx`. `BENCH_QUICK=1`: fewer followers and
+ * rounds, to check that everything runs (the figures are then rough).
  */
 import { compare, heapUsed, report } from "@scrollback/bench-kit"
 import { ReplayBuffer, ReplayCursor } from "@scrollback/core"
@@ -15,6 +16,7 @@ import { ReplayStream } from "@scrollback/platform"
 import { Chunk, Deferred, Effect, Exit, Fiber, FiberId, PubSub, Queue, Stream } from "effect"
 
 const CHUNK_SIZE = 4096
+const QUICK = process.env.BENCH_QUICK === "1"
 
 const filled = (length: number, seed: number) => new Uint8Array(length).map((_, i) => (i * 7 + seed) & 0xff)
 
@@ -200,7 +202,7 @@ const fanOut = async (followers: number, minSpeedRatio: number | undefined) => {
 // 2. Memory per idle follower
 // ---------------------------------------------------------------------------
 
-const IDLE_FOLLOWERS = 10_000
+const IDLE_FOLLOWERS = QUICK ? 1000 : 10_000
 
 /**
  * Starts `count` fibers, waits until each has received `expected` bytes (when
@@ -281,7 +283,7 @@ const memory = async () => {
   >
   // A small warm-up (JIT, lazily created runtime state), then rounds in alternating order.
   for (const name of names) await heapPerFiber(1000, expected[name], cases[name])
-  const ROUNDS = 3
+  const ROUNDS = QUICK ? 1 : 3
   for (let round = 0; round < ROUNDS; round++) {
     for (const name of round % 2 === 0 ? names : [...names].reverse()) {
       samples[name].push(await heapPerFiber(IDLE_FOLLOWERS, expected[name], cases[name]))
@@ -387,7 +389,7 @@ const replay = async () => {
     },
     bytesPerOp: CAPACITY,
     maxTimeRatio: 0.1,
-    rounds: 15,
+    rounds: QUICK ? 3 : 15,
     extra: { maxChunkBytes: ReplayStream.DEFAULT_MAX_CHUNK_BYTES }
   })
   // What any Stream costs to run at all, here: the floor under the figure above.
@@ -398,7 +400,7 @@ const replay = async () => {
       name: "Stream.runFold(Stream.empty)",
       run: (n) => loop(n, () => Effect.map(Stream.runFold(Stream.empty, 0, sum), (bytes) => (sink += bytes + 1)))
     },
-    rounds: 15
+    rounds: QUICK ? 3 : 15
   })
   if (sink === 0) throw new Error("unreachable: keeps the reads alive")
 }
@@ -406,7 +408,8 @@ const replay = async () => {
 const main = async () => {
   const only = process.argv[2]
   if (only === undefined || only === "fanout") {
-    for (const [followers, target] of [[1, undefined], [100, 1], [1000, 1]] as const) await fanOut(followers, target)
+    const sizes = QUICK ? [[1, undefined], [100, 1]] as const : [[1, undefined], [100, 1], [1000, 1]] as const
+    for (const [followers, target] of sizes) await fanOut(followers, target)
   }
   if (only === undefined || only === "memory") await memory()
   if (only === undefined || only === "replay") await replay()
