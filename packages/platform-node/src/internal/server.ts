@@ -1,6 +1,7 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
+import type { OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayHttpError from "@scrollback/platform/ReplayHttpError"
@@ -82,29 +83,13 @@ const streamingTarget = (
   return /^[A-Za-z0-9._~-]{1,128}$/.test(key) && key !== "." && key !== ".." ? { key, transport: parts[1] } : undefined
 }
 
-/** A token bucket for what a WebSocket client sends: `burst` bytes at once, refilled at `rate` per second. */
-class InboundBudget {
-  private tokens: number
-  private at = Date.now()
-  constructor(private readonly rate: number, private readonly burst: number) {
-    this.tokens = burst
-  }
-  take(bytes: number): boolean {
-    const now = Date.now()
-    this.tokens = Math.min(this.burst, this.tokens + (now - this.at) * this.rate / 1000)
-    this.at = now
-    this.tokens -= bytes
-    return this.tokens >= 0
-  }
-}
-
 /** A streaming connection of the fast path, for keep-alives and shutdown. */
 interface Connection {
-  readonly keepAlive: (now: number) => void
+  keepAlive(now: number): void
   /** Asks the peer to go (SSE: the response ends; WebSocket: close 1001). */
-  readonly close: () => void
+  close(): void
   /** Destroys the socket now. */
-  readonly destroy: () => void
+  destroy(): void
 }
 
 const CLOSE_NORMAL = 1000
@@ -116,6 +101,195 @@ const closeReason = (reason: string): string => {
   const bytes = Buffer.from(reason)
   if (bytes.length <= 123) return reason
   return bytes.subarray(0, 120).toString("utf8").replace(/\uFFFD+$/, "") + "..."
+}
+
+/** What every session of one server shares (one object, so a session holds one reference to it). */
+interface Shared {
+  readonly config: ReplayHttp.ResolvedOptions
+  readonly graceMillis: number
+  readonly connections: Set<Connection>
+}
+
+/**
+ * The session of an idle follower is what thousands of them cost, so each
+ * connection is one object (its outlet and its keep-alive/shutdown handle)
+ * with methods on the prototype, found from its socket through a symbol by
+ * listeners shared by every connection: no closure per connection.
+ */
+const session = Symbol("scrollback/session")
+
+/** An SSE response served by the fan-out. */
+class SseSession implements Outlet, Connection {
+  lastWrite = Date.now()
+  member: Member | undefined = undefined
+  constructor(
+    readonly shared: Shared,
+    readonly response: Http.ServerResponse,
+    readonly epoch: string,
+    readonly release: () => void
+  ) {}
+
+  write(message: Uint8Array | string): boolean {
+    this.lastWrite = Date.now()
+    const response = this.response
+    const ok = response.write(message)
+    // Flow control keeps the backlog near the socket's high-water mark; a single message past the bound ends it.
+    if (response.writableLength > this.shared.config.maxBacklogBytes) response.destroy()
+    return ok
+  }
+
+  onDrain(resume: () => void): void {
+    this.response.once("drain", resume)
+  }
+
+  finish(exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, position: number): void {
+    // Only a producer's failure is an end; an eviction under "fail" just closes (the client gets 410 next).
+    if (Exit.isSuccess(exit)) {
+      this.response.end(ReplayProtocol.sseEnd(this.epoch, position, { status: "ended" }))
+      return
+    }
+    const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    if (error !== undefined && error._tag === "ProducerFailed") {
+      this.response.end(ReplayProtocol.sseEnd(this.epoch, position, ReplayProtocol.endOf(Exit.fail(error))))
+      return
+    }
+    this.response.end()
+  }
+
+  keepAlive(now: number): void {
+    if (now - this.lastWrite >= this.shared.config.keepAliveMillis) this.write(ReplayProtocol.ssePing)
+  }
+
+  close(): void {
+    this.response.end()
+  }
+
+  destroy(): void {
+    this.response.destroy()
+  }
+
+  /** The response closed (ended, or the client went away): the slot is free and the member leaves its hub. */
+  closed(): void {
+    this.shared.connections.delete(this)
+    this.member?.close()
+    this.member = undefined
+    this.release()
+  }
+}
+
+function onSseClose(this: Http.ServerResponse & { [session]?: SseSession | undefined }): void {
+  this[session]?.closed()
+  this[session] = undefined
+}
+
+/** A WebSocket served by the fan-out. */
+class WsSession implements Outlet, Connection {
+  member: Member | undefined = undefined
+  /** Whether the peer sent anything (a pong, or any byte) since the last ping. */
+  alive = true
+  /** The inbound budget, a token bucket: `wsInboundBurstBytes` at once, refilled at `wsInboundBytesPerSecond`. */
+  tokens: number
+  tokensAt = Date.now()
+  constructor(
+    readonly shared: Shared,
+    readonly client: WS.WebSocket,
+    readonly socket: Stream.Duplex,
+    readonly release: () => void
+  ) {
+    this.tokens = shared.config.wsInboundBurstBytes
+  }
+
+  write(message: Uint8Array | string): boolean {
+    const socket = this.socket
+    this.client.send(message)
+    if (socket.writableLength > this.shared.config.maxBacklogBytes) {
+      this.drop(CLOSE_SLOW_CONSUMER, `slow consumer: ${socket.writableLength} unsent bytes`)
+      return false
+    }
+    return !socket.writableNeedDrain
+  }
+
+  onDrain(resume: () => void): void {
+    this.socket.once("drain", resume)
+  }
+
+  finish(exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, _position: number): void {
+    const client = this.client
+    if (Exit.isSuccess(exit)) {
+      client.send(ReplayProtocol.wsMessage({ type: "end", status: "ended" }))
+      return client.close(CLOSE_NORMAL, "end")
+    }
+    const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    if (error !== undefined && error._tag === "ProducerFailed") {
+      client.send(ReplayProtocol.wsMessage({ type: "end", ...ReplayProtocol.endOf(Exit.fail(error)) }))
+      return client.close(CLOSE_NORMAL, "end")
+    }
+    if (error !== undefined) return client.close(ReplayProtocol.closeCodeOf(error), closeReason(error.message))
+    client.close(CLOSE_NORMAL, "end")
+  }
+
+  keepAlive(_now: number): void {
+    // A peer that did not answer the last ping is gone: its connection is destroyed.
+    if (!this.alive) return this.client.terminate()
+    this.alive = false
+    this.client.ping()
+  }
+
+  close(): void {
+    this.client.close(CLOSE_GOING_AWAY, "server shutdown")
+  }
+
+  destroy(): void {
+    this.client.terminate()
+  }
+
+  /** Closes with `code`, and destroys the socket if the peer has not closed it within the grace. */
+  drop(code: number, reason: string): void {
+    this.client.close(code, closeReason(reason))
+    const socket = this.socket
+    setTimeout(() => socket.destroy(), this.shared.graceMillis).unref()
+  }
+
+  /** Every byte the client sends counts, pings included: a budget per time, refilled as it goes. */
+  received(bytes: number): void {
+    this.alive = true
+    const now = Date.now()
+    const config = this.shared.config
+    this.tokens = Math.min(
+      config.wsInboundBurstBytes,
+      this.tokens + (now - this.tokensAt) * config.wsInboundBytesPerSecond / 1000
+    )
+    this.tokensAt = now
+    this.tokens -= bytes
+    if (this.tokens < 0) this.drop(CLOSE_POLICY_VIOLATION, "inbound rate exceeded")
+  }
+
+  closed(): void {
+    this.shared.connections.delete(this)
+    this.member?.close()
+    this.member = undefined
+    this.release()
+  }
+}
+
+type WithSession<A> = A & { [session]?: WsSession | undefined }
+
+function onWsClose(this: WithSession<WS.WebSocket>): void {
+  this[session]?.closed()
+  this[session] = undefined
+}
+
+function onWsPong(this: WithSession<WS.WebSocket>): void {
+  const current = this[session]
+  if (current !== undefined) current.alive = true
+}
+
+function onWsMessage(this: WithSession<WS.WebSocket>): void {
+  this[session]?.drop(CLOSE_POLICY_VIOLATION, "clients send no messages")
+}
+
+function onWsData(this: WithSession<Stream.Duplex>, chunk: Buffer): void {
+  this[session]?.received(chunk.length)
 }
 
 /** @internal */
@@ -132,6 +306,7 @@ export const make = (
     const graceMillis = Duration.toMillis(options?.shutdownGrace ?? DEFAULT_SHUTDOWN_GRACE)
     const upgradeTimeoutMillis = Duration.toMillis(options?.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT)
     const connections = new Set<Connection>()
+    const shared: Shared = { config, graceMillis, connections }
     const sseHubs = new Hubs(sseFormat)
     const wsHubs = new Hubs(wsFormat)
     let shuttingDown = false
@@ -172,10 +347,6 @@ export const make = (
 
     const sse = (request: Http.IncomingMessage, response: Http.ServerResponse, key: string): void => {
       if (shuttingDown) return refuseResponse(response, { error: new ReplayHttpError.ShuttingDown(), headers: RETRY })
-      let gone = false
-      response.once("close", () => {
-        gone = true
-      })
       run(ReplayHttp.prepareRead(readOf(request, "sse", key)), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) {
@@ -185,7 +356,10 @@ export const make = (
             return
           }
           const plan = exit.value
-          if (gone || response.destroyed || shuttingDown) return plan.release()
+          // A client that already left gets nothing: its slot is freed at once.
+          if (response.destroyed || response.socket === null || response.socket.destroyed || shuttingDown) {
+            return plan.release()
+          }
           if (plan.atEnd) {
             response.writeHead(204, { "cache-control": "no-store" })
             return response.end()
@@ -195,50 +369,21 @@ export const make = (
       })
     }
 
-    const serveSse = (response: Http.ServerResponse, plan: ReplayHttp.ReadPlan): void => {
-      const epoch = plan.hello.epoch
-      let lastWrite = Date.now()
+    const serveSse = (
+      response: Http.ServerResponse & { [session]?: SseSession | undefined },
+      plan: ReplayHttp.ReadPlan
+    ) => {
       response.writeHead(200, {
         "content-type": "text/event-stream",
         "cache-control": "no-cache",
         "x-accel-buffering": "no"
       })
-      const write = (message: Uint8Array | string): boolean => {
-        lastWrite = Date.now()
-        const ok = response.write(message)
-        // Flow control keeps the backlog near the socket's high-water mark; a single message past the bound ends it.
-        if (response.writableLength > config.maxBacklogBytes) response.destroy()
-        return ok
-      }
-      const outlet: Outlet = {
-        write,
-        onDrain: (resume) => response.once("drain", resume),
-        finish: (exit, position) => {
-          // Only a producer's failure is an end; an eviction under "fail" just closes (the client gets 410 next).
-          if (Exit.isSuccess(exit)) return response.end(ReplayProtocol.sseEnd(epoch, position, { status: "ended" }))
-          const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-          if (error !== undefined && error._tag === "ProducerFailed") {
-            return response.end(ReplayProtocol.sseEnd(epoch, position, ReplayProtocol.endOf(Exit.fail(error))))
-          }
-          response.end()
-        }
-      }
-      write(ReplayProtocol.sseHello(plan.hello, config.sseRetryMillis))
-      let member: Member | undefined = undefined
-      const connection: Connection = {
-        keepAlive: (now) => {
-          if (now - lastWrite >= config.keepAliveMillis) write(ReplayProtocol.ssePing)
-        },
-        close: () => response.end(),
-        destroy: () => response.destroy()
-      }
+      const connection = new SseSession(shared, response, plan.hello.epoch, plan.release)
+      connection.write(ReplayProtocol.sseHello(plan.hello, config.sseRetryMillis))
       connections.add(connection)
-      response.once("close", () => {
-        connections.delete(connection)
-        member?.close()
-        plan.release()
-      })
-      member = sseHubs.attach(plan.buffer, outlet, plan.cursor)
+      response[session] = connection
+      response.on("close", onSseClose)
+      connection.member = sseHubs.attach(plan.buffer, connection, plan.cursor)
     }
 
     // --- WebSocket -------------------------------------------------------------------
@@ -262,10 +407,6 @@ export const make = (
     const ws = (request: Http.IncomingMessage, socket: Stream.Duplex, head: Buffer, key: string): void => {
       socket.on("error", noop)
       if (shuttingDown) return refuseSocket(socket, { error: new ReplayHttpError.ShuttingDown(), headers: RETRY })
-      let gone = false
-      socket.once("close", () => {
-        gone = true
-      })
       run(ReplayHttp.prepareRead(readOf(request, "ws", key)), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) {
@@ -274,89 +415,45 @@ export const make = (
           }
           const plan = exit.value
           // A client that already left (or half-closed) gets no handshake: its slot is freed at once.
-          if (gone || socket.destroyed || !socket.writable || socket.readableEnded || shuttingDown) {
+          if (socket.destroyed || !socket.writable || socket.readableEnded || shuttingDown) {
             plan.release()
             return socket.destroy()
           }
-          let upgraded = false
-          const timer = setTimeout(() => socket.destroy(), upgradeTimeoutMillis)
           // `ws` never calls back for a client that went away during the handshake: the close frees the slot.
-          socket.once("close", () => {
+          const abandoned = () => {
             clearTimeout(timer)
-            if (!upgraded) plan.release()
-          })
+            plan.release()
+          }
+          const timer = setTimeout(() => socket.destroy(), upgradeTimeoutMillis)
+          socket.once("close", abandoned)
           wss.handleUpgrade(request, socket, head, (client) => {
-            upgraded = true
             clearTimeout(timer)
+            socket.removeListener("close", abandoned)
             serveWs(client, socket, plan)
           })
         }
       })
     }
 
-    const serveWs = (client: WS.WebSocket, socket: Stream.Duplex, plan: ReplayHttp.ReadPlan): void => {
-      let alive = true
-      let member: Member | undefined = undefined
-      const budget = new InboundBudget(config.wsInboundBytesPerSecond, config.wsInboundBurstBytes)
-      const drop = (code: number, reason: string) => {
-        client.close(code, closeReason(reason))
-        setTimeout(() => socket.destroy(), graceMillis).unref()
-      }
-      const connection: Connection = {
-        keepAlive: () => {
-          // A peer that did not answer the last ping is gone: its connection is destroyed.
-          if (!alive) return client.terminate()
-          alive = false
-          client.ping()
-        },
-        close: () => client.close(CLOSE_GOING_AWAY, "server shutdown"),
-        destroy: () => client.terminate()
-      }
+    const serveWs = (
+      client: WithSession<WS.WebSocket>,
+      socket: WithSession<Stream.Duplex>,
+      plan: ReplayHttp.ReadPlan
+    ) => {
+      const connection = new WsSession(shared, client, socket, plan.release)
       connections.add(connection)
-      client.on("close", () => {
-        connections.delete(connection)
-        member?.close()
-        plan.release()
-      })
+      client[session] = connection
+      socket[session] = connection
+      client.on("close", onWsClose)
       client.on("error", noop)
-      client.on("pong", () => {
-        alive = true
-      })
-      client.on("message", () => drop(CLOSE_POLICY_VIOLATION, "clients send no messages"))
-      // Every byte the client sends counts, pings included: a budget per time, refilled as it goes.
-      socket.on("data", (chunk: Buffer) => {
-        alive = true
-        if (!budget.take(chunk.length)) drop(CLOSE_POLICY_VIOLATION, "inbound rate exceeded")
-      })
+      client.on("pong", onWsPong)
+      client.on("message", onWsMessage)
+      socket.on("data", onWsData)
       client.send(ReplayProtocol.wsMessage({ type: "hello", ...plan.hello }))
       if (plan.refused !== undefined) {
         return client.close(ReplayProtocol.closeCodeOf(plan.refused.error), closeReason(plan.refused.error.message))
       }
-      const outlet: Outlet = {
-        write: (message) => {
-          client.send(message)
-          if (socket.writableLength > config.maxBacklogBytes) {
-            drop(CLOSE_SLOW_CONSUMER, `slow consumer: ${socket.writableLength} unsent bytes`)
-            return false
-          }
-          return !socket.writableNeedDrain
-        },
-        onDrain: (resume) => socket.once("drain", resume),
-        finish: (exit, _position) => {
-          if (Exit.isSuccess(exit)) {
-            client.send(ReplayProtocol.wsMessage({ type: "end", status: "ended" }))
-            return client.close(CLOSE_NORMAL, "end")
-          }
-          const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-          if (error !== undefined && error._tag === "ProducerFailed") {
-            client.send(ReplayProtocol.wsMessage({ type: "end", ...ReplayProtocol.endOf(Exit.fail(error)) }))
-            return client.close(CLOSE_NORMAL, "end")
-          }
-          if (error !== undefined) return client.close(ReplayProtocol.closeCodeOf(error), closeReason(error.message))
-          client.close(CLOSE_NORMAL, "end")
-        }
-      }
-      member = wsHubs.attach(plan.buffer, outlet, plan.cursor)
+      connection.member = wsHubs.attach(plan.buffer, connection, plan.cursor)
     }
 
     // --- the server ------------------------------------------------------------------
@@ -382,6 +479,14 @@ export const make = (
       }
       return Reflect.apply(emit, this, [event, ...args]) as boolean
     } as typeof server.emit
+    // Node emits `upgrade` only to a server with a listener (otherwise a WebSocket handshake is a plain request
+    // no one answers). This one answers the handshakes no other listener takes: 404.
+    server.on("upgrade", function(this: Http.Server, request: Http.IncomingMessage, socket: Stream.Duplex) {
+      if (this.listenerCount("upgrade") > 1) return
+      socket.on("error", noop)
+      const path = (request.url ?? "/").split("?")[0]
+      refuseSocket(socket, { error: new ReplayHttpError.NotFound({ path }), headers: {} })
+    })
 
     const ticker = setInterval(() => {
       const now = Date.now()
