@@ -299,14 +299,13 @@ export const sseData: (epoch: string, next: number, views: ReadonlyArray<Uint8Ar
   internal.sseData
 
 /**
- * The SSE bytes of the data events for one data step: split into events of
- * at most {@link MAX_EVENT_BYTES}.
+ * The SSE bytes of the data events for one data step, in one array: split
+ * into events of at most {@link MAX_EVENT_BYTES}.
  *
  * @since 0.1.0
  * @category encoding
  */
-export const sseDataEvents: (epoch: string, step: ReplayCursor.Data) => ReadonlyArray<Uint8Array> =
-  internal.sseDataEvents
+export const sseDataEvents: (epoch: string, step: ReplayCursor.Data) => Uint8Array = internal.sseDataEvents
 
 /**
  * The SSE bytes of a control event: the `hello` (with `retry:`), a `gap`, the

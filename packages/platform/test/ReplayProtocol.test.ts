@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ReplayBufferError, ReplayRegistryError } from "@scrollback/core"
 import { ReplayHttpError, ReplayProtocol } from "@scrollback/platform"
 import { Effect, Either, Exit, FastCheck as fc, Schema } from "effect"
-import { makeSseParser } from "../src/internal/sse.js"
+import { base64Length, makeSseParser, writeBase64 } from "../src/internal/sse.js"
 
 const epochArb = fc.stringMatching(/^[0-9a-f]{16}$/)
 const offsetArb = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })
@@ -98,6 +98,59 @@ describe("ReplayProtocol", () => {
       assert.strictEqual(read?.offset, offset)
       assert.deepStrictEqual(Array.from(read!.bytes), views.flatMap((v) => Array.from(v)))
     }
+  )
+
+  it.prop(
+    "base64 across views, with the runtime's encoder and with the loop, is the base64 of their concatenation",
+    [fc.array(fc.tuple(fc.nat({ max: 1200 }), fc.nat({ max: 5 }), fc.integer()), { maxLength: 6 }), fc.nat({ max: 7 })],
+    ([parts, at]) => {
+      // Views at odd offsets into larger arrays, as the buffer's segments hand them out; every byte differs
+      // from its neighbours, so a misplaced run cannot encode the same.
+      const views = parts.map(([length, skip, seed]) => {
+        const host = new Uint8Array(skip + length + 3).map((_, i) => (Math.imul(i + seed, 2654435761) >>> 24) & 0xff)
+        return host.subarray(skip, skip + length)
+      })
+      const length = views.reduce((n, v) => n + v.length, 0)
+      const expected = Buffer.concat(views).toString("base64")
+      for (const runtime of [undefined, Buffer]) {
+        const out = new Uint8Array(at + base64Length(length) + 5).fill(33)
+        const end = writeBase64(views, out.subarray(at), 0, runtime)
+        assert.strictEqual(end, expected.length)
+        assert.strictEqual(new TextDecoder().decode(out.subarray(at, at + end)), expected)
+        assert.isTrue(out.subarray(0, at).every((b) => b === 33) && out.subarray(at + end).every((b) => b === 33))
+      }
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
+
+  it.prop(
+    "a data step becomes events of at most 48 KiB whose ids and bytes add up to the step",
+    [epochArb, fc.integer({ min: 0, max: 1e12 }), fc.array(fc.nat({ max: 70_000 }), { minLength: 1, maxLength: 5 })],
+    ([epoch, offset, lengths]) => {
+      let seed = offset % 251
+      const chunks = lengths.map((length) => new Uint8Array(length).map(() => (seed = (seed * 31 + 7) % 256)))
+      const total = lengths.reduce((n, l) => n + l, 0)
+      const bytes = ReplayProtocol.sseDataEvents(epoch, {
+        _tag: "Data",
+        offset,
+        next: offset + total,
+        chunks,
+        total: offset + total
+      })
+      const events = makeSseParser().feed(new TextDecoder().decode(bytes))
+      let position = offset
+      const received: Array<Buffer> = []
+      for (const event of events) {
+        const data = Buffer.from(event.data, "base64")
+        assert.isTrue(data.length > 0 && data.length <= ReplayProtocol.MAX_EVENT_BYTES)
+        position += data.length
+        assert.strictEqual(event.id, `${epoch}:${position}`)
+        received.push(data)
+      }
+      assert.strictEqual(position, offset + total)
+      assert.isTrue(Buffer.concat(received).equals(Buffer.concat(chunks)))
+    },
+    { fastCheck: { numRuns: 200 } }
   )
 
   it.prop(

@@ -29,10 +29,7 @@ export const DEFAULT_UPGRADE_TIMEOUT: Duration.Duration = Duration.seconds(5)
 type Services = ReplayHttp.ReplayHttp | ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization
 
 const sseFormat: Format = {
-  data: (epoch, step) => {
-    const events = ReplayProtocol.sseDataEvents(epoch, step)
-    return events.length === 1 ? events[0] : Buffer.concat(events)
-  },
+  data: ReplayProtocol.sseDataEvents,
   gap: (epoch, gap) => ReplayProtocol.sseGap(epoch, gap)
 }
 

@@ -238,29 +238,50 @@ export const MAX_EVENT_BYTES = 48 * 1024
 
 const textEncoder = new TextEncoder()
 
+/** Writes the ASCII `text` into `out` at `pos`; returns the position just past it. */
+const writeAscii = (text: string, out: Uint8Array, pos: number): number => {
+  for (let i = 0; i < text.length; i++) out[pos++] = text.charCodeAt(i)
+  return pos
+}
+
+/** Writes one data event (`id: EPOCH:NEXT`, the base64 of `views`) into `out` at `pos`. */
+const writeSseData = (
+  epoch: string,
+  next: number,
+  views: ReadonlyArray<Uint8Array>,
+  out: Uint8Array,
+  pos: number
+): number => {
+  pos = writeAscii(`id: ${epoch}:${next}\ndata: `, out, pos)
+  pos = writeBase64(views, out, pos)
+  out[pos++] = 10
+  out[pos++] = 10
+  return pos
+}
+
+/** The length of a data event's `id:` and `data:` prefix. */
+const sseDataHeadLength = (epoch: string, next: number): number => 4 + epoch.length + 1 + String(next).length + 7
+
 /** @internal */
 export const sseData = (epoch: string, next: number, views: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
-  const head = textEncoder.encode(`id: ${epoch}:${next}\ndata: `)
-  const out = new Uint8Array(head.length + base64Length(length) + 2)
-  out.set(head, 0)
-  const pos = writeBase64(views, out, head.length)
-  out[pos] = 10
-  out[pos + 1] = 10
+  const out = new Uint8Array(sseDataHeadLength(epoch, next) + base64Length(length) + 2)
+  writeSseData(epoch, next, views, out, 0)
   return out
 }
 
 /** @internal */
-export const sseDataEvents = (epoch: string, step: ReplayCursor.Data): ReadonlyArray<Uint8Array> => {
-  const out: Array<Uint8Array> = []
+export const sseDataEvents = (epoch: string, step: ReplayCursor.Data): Uint8Array => {
+  // One allocation for every event of the step: sized first, then written in place.
+  let size = 0
+  for (let start = step.offset; start < step.next; start += MAX_EVENT_BYTES) {
+    const length = Math.min(MAX_EVENT_BYTES, step.next - start)
+    size += sseDataHeadLength(epoch, start + length) + base64Length(length) + 2
+  }
+  const out = new Uint8Array(size)
+  let pos = 0
   let views: Array<Uint8Array> = []
   let length = 0
   let next = step.offset
-  const flush = () => {
-    if (length === 0) return
-    out.push(sseData(epoch, next, views, length))
-    views = []
-    length = 0
-  }
   for (const chunk of step.chunks) {
     let bytes = chunk
     while (bytes.length > 0) {
@@ -269,10 +290,14 @@ export const sseDataEvents = (epoch: string, step: ReplayCursor.Data): ReadonlyA
       length += take
       next += take
       bytes = bytes.subarray(take)
-      if (length === MAX_EVENT_BYTES) flush()
+      if (length === MAX_EVENT_BYTES) {
+        pos = writeSseData(epoch, next, views, out, pos)
+        views = []
+        length = 0
+      }
     }
   }
-  flush()
+  if (length > 0) writeSseData(epoch, next, views, out, pos)
   return out
 }
 

@@ -5,7 +5,7 @@
  * Bytes travel as base64 in `data:` lines, so every byte value survives the
  * text protocol (CR, bare `\r`, leading spaces, NUL, invalid UTF-8, UTF-8
  * split across writes). The base64 is written straight into the output bytes,
- * across several input views, without an intermediate string.
+ * across several input views.
  */
 
 const textEncoder = new TextEncoder()
@@ -32,12 +32,38 @@ const PAD = 61 // "="
 export const base64Length = (n: number): number => Math.ceil(n / 3) * 4
 
 /**
+ * The runtime's native base64, where there is one (Node's and Bun's global
+ * `Buffer`): ten times faster than the loop below on long runs. Found at
+ * run time, so this package imports nothing from `node:*`.
+ */
+/** @internal */
+export interface NativeBuffer {
+  from(buffer: ArrayBufferLike, byteOffset: number, length: number): {
+    toString(encoding: "base64"): string
+    write(text: string, offset: number, encoding: "latin1"): number
+  }
+}
+const nativeBuffer: NativeBuffer | undefined = (() => {
+  const candidate = (globalThis as { Buffer?: Partial<NativeBuffer> }).Buffer
+  return typeof candidate?.from === "function" ? candidate as NativeBuffer : undefined
+})()
+
+/** Runs shorter than this are encoded by the loop (a native call costs two allocations). */
+const NATIVE_MIN_BYTES = 192
+
+/**
  * Writes the base64 of the concatenation of `views` into `out` at `pos`;
  * returns the position just past it. A triple may straddle two views.
  *
  * @internal
  */
-export const writeBase64 = (views: ReadonlyArray<Uint8Array>, out: Uint8Array, pos: number): number => {
+export const writeBase64 = (
+  views: ReadonlyArray<Uint8Array>,
+  out: Uint8Array,
+  pos: number,
+  runtime: NativeBuffer | undefined = nativeBuffer
+): number => {
+  let native: ReturnType<NativeBuffer["from"]> | undefined = undefined
   let carry0 = 0
   let carry1 = 0
   let carried = 0 // 0, 1 or 2 bytes waiting for the rest of their triple
@@ -63,6 +89,15 @@ export const writeBase64 = (views: ReadonlyArray<Uint8Array>, out: Uint8Array, p
       if (carried > 0) continue
     }
     const end = length - ((length - i) % 3)
+    if (runtime !== undefined && end - i >= NATIVE_MIN_BYTES) {
+      native ??= runtime.from(out.buffer, out.byteOffset, out.length)
+      pos += native.write(
+        runtime.from(bytes.buffer, bytes.byteOffset + i, end - i).toString("base64"),
+        pos,
+        "latin1"
+      )
+      i = end
+    }
     for (; i < end; i += 3) {
       const b0 = bytes[i]
       const b1 = bytes[i + 1]

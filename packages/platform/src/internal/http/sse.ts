@@ -49,7 +49,7 @@ export const sseBody = (
       for (const element of elements) {
         if (element._tag === "Ping") out.push(Protocol.ssePing)
         else if (element._tag === "Gap") out.push(Protocol.sseGap(epoch, element))
-        else for (const event of Protocol.sseDataEvents(epoch, element)) out.push(event)
+        else out.push(Protocol.sseDataEvents(epoch, element))
       }
       return Chunk.unsafeFromArray(out)
     }),
