@@ -69,17 +69,25 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>("@scrollbac
 }
 
 /**
- * One connection attempt ended without the `end` event: the input of the
- * reconnect `schedule`, and the `cause` of {@link ConnectionFailed}.
+ * One connection attempt ended without the `end`: the input of the reconnect
+ * `schedule`, and the `cause` of {@link ConnectionFailed}.
  *
- * - `"Transport"`: the request failed or the response body broke off
- *   (connection refused or reset, a cut in the middle of a chunk, …).
- * - `"EndOfStream"`: the response ended cleanly but without the `end` event.
+ * - `"Transport"`: the request or the WebSocket failed, or the connection
+ *   broke off (connection refused or reset, a cut in the middle of a chunk,
+ *   an abnormal WebSocket close, …).
+ * - `"EndOfStream"`: the response ended cleanly, or the WebSocket was closed
+ *   with `1000`/`1001` (e.g. server shutdown), without the `end`.
  * - `"IdleTimeout"`: nothing (no header, event nor keep-alive comment) arrived
- *   for `idleTimeout`.
+ *   for `idleTimeout`, or a WebSocket did not open within it.
  * - `"Unavailable"`: the server answered `429` (too many connections for this
- *   buffer), `503` (too many connections overall) or another `5xx`; `status`
- *   says which.
+ *   buffer), `503` (too many connections overall, or its storage is
+ *   unavailable) or another `5xx`; `status` says which.
+ * - `"SlowConsumer"`: the consumer fell behind a WebSocket: the server closed
+ *   it with `4429` (its unsent bytes passed its bound), or the client's own
+ *   `maxBufferedBytes` was passed. The client resumes from the last byte it
+ *   delivered.
+ *
+ * `code` is the WebSocket close code, when there was one.
  *
  * @since 0.1.0
  * @category errors
@@ -87,22 +95,26 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>("@scrollbac
 export class Disconnected extends Schema.TaggedError<Disconnected>("@scrollback/platform/Disconnected")(
   "Disconnected",
   {
-    reason: Schema.Literal("Transport", "EndOfStream", "IdleTimeout", "Unavailable"),
+    reason: Schema.Literal("Transport", "EndOfStream", "IdleTimeout", "Unavailable", "SlowConsumer"),
     status: Schema.optional(Schema.Number),
+    code: Schema.optional(Schema.Number),
     cause: Schema.optional(Schema.Defect)
   }
 ) {
   /** @since 0.1.0 */
   override get message(): string {
+    const closed = this.code === undefined ? "" : ` (close code ${this.code})`
     switch (this.reason) {
       case "Transport":
-        return `the connection failed${this.cause instanceof Error ? `: ${this.cause.message}` : ""}`
+        return `the connection failed${this.cause instanceof Error ? `: ${this.cause.message}` : ""}${closed}`
       case "EndOfStream":
-        return "the response ended without an end event"
+        return `the connection ended without the end${closed}`
       case "IdleTimeout":
         return "nothing arrived for the idle timeout"
       case "Unavailable":
-        return `the server answered ${this.status ?? "5xx"}`
+        return `the server answered ${this.status ?? "5xx"}${closed}`
+      case "SlowConsumer":
+        return `the consumer fell behind the connection${closed}`
     }
   }
 }
