@@ -534,5 +534,4 @@ export const framesSse = (
 export const followSse = (
   url: string,
   options?: Api.FollowOptions
-): Stream.Stream<Uint8Array, ClientError.ReplayClientError, HttpClient.HttpClient> =>
-  bytesOf(framesSse(url, options))
+): Stream.Stream<Uint8Array, ClientError.ReplayClientError, HttpClient.HttpClient> => bytesOf(framesSse(url, options))
