@@ -16,8 +16,9 @@
  *   behind a `4409` (epoch mismatch, or a position past the total) or a
  *   `4410` (evicted: `oldest`), whose close reason is only a message.
  * - The socket delivers messages as they come: what the consumer has not
- *   taken yet is bounded by `maxBufferedBytes`; past it the connection is
- *   dropped (`SlowConsumer`) and resumed from the last byte delivered.
+ *   taken yet is bounded by `maxBufferedBytes` (plus the message that passed
+ *   it); a message arriving past it drops the connection (`SlowConsumer`),
+ *   which resumes from the last byte delivered.
  * - The server sends no keep-alive on a WebSocket, so a silent connection is
  *   not a dead one: `idleTimeout` bounds the opening handshake only.
  *
@@ -173,12 +174,14 @@ export const framesWs = (
             mailbox.unsafeOffer({ _tag: "Unreadable", type: Object.prototype.toString.call(data) })
             return
           }
-          buffered += message.length
+          // The messages not taken yet already pass the bound: drop the connection. So at most the bound plus
+          // one message is held, and every connection delivers at least the message after its hello.
           if (buffered > maxBufferedBytes) {
             overflowed = true
             mailbox.unsafeOffer({ _tag: "Overflow" })
             return
           }
+          buffered += message.length
           mailbox.unsafeOffer({ _tag: "Message", data: message })
         }
         const socket = yield* Socket.fromWebSocket(open(target.toString()), {
