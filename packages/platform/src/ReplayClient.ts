@@ -1,31 +1,38 @@
 /**
- * A resuming client for a remote buffer's SSE endpoint: a `Stream` that
- * replays then follows, and reconnects after drops (with backoff) from the
- * last offset it received, so the bytes of the remote log arrive exactly
+ * A resuming client for a remote buffer served by `ReplayHttp`, over SSE
+ * (`follow`, `frames`) or WebSocket (`followWs`, `framesWs`): a `Stream`
+ * that replays then follows, and reconnects after drops (with backoff) from
+ * the last offset it received, so the bytes of the remote log arrive exactly
  * once, in order, across any number of drops.
  *
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Socket from "@effect/platform/Socket"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/client.js"
+import * as internalWs from "./internal/clientWs.js"
 import type { Disconnected, ReplayClientError } from "./ReplayClientError.js"
 import type * as ReplayStream from "./ReplayStream.js"
 
 /**
+ * The options of both transports.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface FollowOptions {
+export interface Options {
   /**
    * Where to start: an absolute byte offset (read like the server reads
    * `?offset=`: negative or evicted → `onEvicted` applies from the oldest
-   * retained byte; past the end → the end), `"oldest"` (everything retained)
-   * or `"live"` (the client asks `{url}/info` for `total` and starts there).
-   * Default `"oldest"`.
+   * retained byte; past the end → the end), `"oldest"` (everything retained),
+   * `"live"` (the client asks `{url}/info` for `total` and starts there), or
+   * a resume position `{ epoch, offset }` saved earlier (it resumes exactly
+   * there, in that epoch; `epoch`, if also given, must be the same).
+   * Default `"oldest"`. Anything else fails with `InvalidOffset`.
    */
   readonly from?: ReplayStream.From | undefined
   /**
@@ -53,9 +60,24 @@ export interface FollowOptions {
    * When nothing arrives for this long — no response headers, no event, no
    * keep-alive comment — the connection is treated as dead and the client
    * reconnects. Default {@link DEFAULT_IDLE_TIMEOUT} (45 seconds: three times
-   * the server's 15 s keep-alive).
+   * the server's 15 s keep-alive). On WebSocket, which has no keep-alive, it
+   * bounds the opening handshake (and the `/info` requests) only.
    */
   readonly idleTimeout?: Duration.DurationInput | undefined
+  /**
+   * Runs on each gap under `"clamp"`, before the bytes after the gap are
+   * emitted (by `frames`, after the `Gap` frame is emitted too).
+   */
+  readonly onGap?: ((gap: ReplayStream.Gap) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * The options of the SSE transport (`follow`, `frames`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FollowOptions extends Options {
   /**
    * The most text the client holds for one SSE event (its `data` plus the
    * line being received), in characters (bytes: the protocol is ASCII). A
@@ -66,8 +88,25 @@ export interface FollowOptions {
    * about 64 KiB).
    */
   readonly maxEventBytes?: number | undefined
-  /** Runs on each gap under `"clamp"`, before the bytes after the gap are emitted. */
-  readonly onGap?: ((gap: ReplayStream.Gap) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * The options of the WebSocket transport (`followWs`, `framesWs`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FollowWsOptions extends Options {
+  /**
+   * The most bytes of messages the WebSocket delivered that the stream's
+   * consumer has not taken yet. A WebSocket cannot be paused, so a consumer
+   * slower than the connection would otherwise grow the client's memory;
+   * past this bound the connection is dropped (`Disconnected` reason
+   * `"SlowConsumer"`, which made progress, so it does not count against the
+   * schedule) and resumed from the last byte delivered. Default
+   * {@link DEFAULT_MAX_BUFFERED_BYTES} (8 MiB).
+   */
+  readonly maxBufferedBytes?: number | undefined
 }
 
 /**
@@ -88,6 +127,15 @@ export const DEFAULT_IDLE_TIMEOUT: Duration.Duration = internal.DEFAULT_IDLE_TIM
  * @category constants
  */
 export const DEFAULT_MAX_EVENT_BYTES: number = internal.DEFAULT_MAX_EVENT_BYTES
+
+/**
+ * The default `maxBufferedBytes` of the WebSocket transport: 8 MiB (a
+ * message carries at most 256 KiB + 8 bytes).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES: number = internalWs.DEFAULT_MAX_BUFFERED_BYTES
 
 /**
  * The default bound on consecutive attempts without progress: 10 retries
@@ -129,6 +177,8 @@ export const defaultSchedule: Schedule.Schedule<unknown, Disconnected> = interna
  * `Last-Event-ID` set to the last `EPOCH:OFFSET` it received, and checks that
  * the next bytes start exactly there. The `end` event completes the stream
  * (status `ended`) or fails it with `ProducerFailed` (status `failed`).
+ * `onGap`, if given, runs on each gap right after its `Gap` frame is emitted
+ * and before the bytes after it.
  *
  * It needs an `HttpClient` (for example `FetchHttpClient.layer`, or a
  * `NodeHttpClient` layer); add headers such as an authorization token by
@@ -159,7 +209,7 @@ export const defaultSchedule: Schedule.Schedule<unknown, Disconnected> = interna
 export const frames: (
   url: string,
   options?: FollowOptions
-) => Stream.Stream<ReplayStream.Frame, ReplayClientError, HttpClient.HttpClient> = internal.frames
+) => Stream.Stream<ReplayStream.Frame, ReplayClientError, HttpClient.HttpClient> = internal.framesSse
 
 /**
  * Like {@link frames}, but emits the bytes only: exactly the bytes of the
@@ -188,4 +238,72 @@ export const frames: (
 export const follow: (
   url: string,
   options?: FollowOptions
-) => Stream.Stream<Uint8Array, ReplayClientError, HttpClient.HttpClient> = internal.follow
+) => Stream.Stream<Uint8Array, ReplayClientError, HttpClient.HttpClient> = internal.followSse
+
+/**
+ * Follows a remote buffer's frames over WebSocket, `{url}/ws` (with `ws:` or
+ * `wss:` for `http:` or `https:`): the same frames, options, checks, errors
+ * and reconnects as {@link frames}, on the same state machine. Binary
+ * messages carry their offset; a resume asks for `?offset=N&epoch=E`.
+ *
+ * It needs a `Socket.WebSocketConstructor` (`Socket.layerWebSocketConstructorGlobal`
+ * in browsers and runtimes with a global `WebSocket`,
+ * `NodeSocket.layerWebSocketConstructor` from `@effect/platform-node` on
+ * Node) and an `HttpClient`: the WebSocket API hides why an upgrade was
+ * refused and what a `4409`/`4410` close was about, so the client asks
+ * `GET {url}/info` (and `from: "live"` starts from its `total`, as on SSE).
+ *
+ * @example
+ * ```ts
+ * import { FetchHttpClient, Socket } from "@effect/platform"
+ * import { ReplayClient } from "@scrollback/platform"
+ * import { Effect, Layer, Stream } from "effect"
+ *
+ * const program = ReplayClient.framesWs("http://127.0.0.1:8080/scrollback/build-42", {
+ *   onEvicted: "clamp",
+ *   onGap: (gap) => Effect.log(`missed bytes ${gap.requested}..${gap.oldest}`)
+ * }).pipe(
+ *   Stream.runForEach((frame) =>
+ *     frame._tag === "Data" ? Effect.log(`${frame.bytes.length} bytes at ${frame.offset}`) : Effect.void
+ *   ),
+ *   Effect.provide(Layer.merge(FetchHttpClient.layer, Socket.layerWebSocketConstructorGlobal))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const framesWs: (
+  url: string,
+  options?: FollowWsOptions
+) => Stream.Stream<
+  ReplayStream.Frame,
+  ReplayClientError,
+  HttpClient.HttpClient | Socket.WebSocketConstructor
+> = internalWs.framesWs
+
+/**
+ * Like {@link framesWs}, but emits the bytes only, as {@link follow} does
+ * over SSE.
+ *
+ * @example
+ * ```ts
+ * import { FetchHttpClient, Socket } from "@effect/platform"
+ * import { ReplayClient } from "@scrollback/platform"
+ * import { Console, Effect, Layer, Stream } from "effect"
+ *
+ * const program = ReplayClient.followWs("https://example.com/scrollback/build-42").pipe(
+ *   Stream.decodeText(),
+ *   Stream.runForEach(Console.log),
+ *   Effect.provide(Layer.merge(FetchHttpClient.layer, Socket.layerWebSocketConstructorGlobal))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const followWs: (
+  url: string,
+  options?: FollowWsOptions
+) => Stream.Stream<Uint8Array, ReplayClientError, HttpClient.HttpClient | Socket.WebSocketConstructor> =
+  internalWs.followWs

@@ -1,7 +1,8 @@
 /**
- * A resuming client for a remote buffer's SSE endpoint: a `Stream` that
- * replays then follows, and reconnects after drops (with backoff) from the
- * last offset it received, so the bytes of the remote log arrive exactly
+ * A resuming client for a remote buffer served by `ReplayHttp`, over SSE
+ * (`follow`, `frames`) or WebSocket (`followWs`, `framesWs`): a `Stream`
+ * that replays then follows, and reconnects after drops (with backoff) from
+ * the last offset it received, so the bytes of the remote log arrive exactly
  * once, in order, across any number of drops.
  *
  * @since 0.1.0
@@ -9,8 +10,8 @@
 export * as ReplayClient from "./ReplayClient.js"
 
 /**
- * The typed errors of `ReplayClient`. Each is a `Schema.TaggedError`, so it
- * can be encoded and decoded.
+ * The typed errors of `ReplayClient` (both transports). Each is a
+ * `Schema.TaggedError`, so it can be encoded and decoded.
  *
  * @since 0.1.0
  */

@@ -4,7 +4,7 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { assert, describe, it } from "@effect/vitest"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
-import { OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import { OffsetAhead, OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayRegistryError from "@scrollback/core/ReplayRegistryError"
 import * as ReplayClient from "@scrollback/platform/ReplayClient"
@@ -306,6 +306,34 @@ describe("ReplayClient", () => {
       assert.strictEqual(error.reason, "exited with code 3")
     }).pipe(Effect.provide(FetchHttpClient.layer)))
 
+  it.scopedLive("from a saved position: resumes exactly there; past the total → OffsetAhead (409)", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer()
+      const buffer = yield* server.registry.create("k")
+      yield* buffer.write(text("0123456789"))
+      yield* buffer.end
+      const rest = yield* collect(ReplayClient.follow(server.url("k"), { from: { epoch: buffer.epoch, offset: 4 } }))
+      assert.strictEqual(decoder.decode(rest), "456789")
+
+      const ahead = failureOf(
+        yield* Effect.exit(collect(ReplayClient.follow(server.url("k"), { from: { epoch: buffer.epoch, offset: 12 } })))
+      )
+      assert.instanceOf(ahead, OffsetAhead)
+      assert.deepStrictEqual({ requested: ahead.requested, total: ahead.total }, { requested: 12, total: 10 })
+
+      // A position that is not one, or that contradicts `epoch`, is refused before any request.
+      for (
+        const options of [
+          { from: { epoch: "nope", offset: 1 } },
+          { from: { epoch: buffer.epoch, offset: -1 } },
+          { from: { epoch: buffer.epoch, offset: 1 }, epoch: "0123456789abcdef" }
+        ]
+      ) {
+        const invalid = failureOf(yield* Effect.exit(collect(ReplayClient.follow("http://127.0.0.1:1/x", options))))
+        assert.strictEqual(invalid._tag, "InvalidOffset")
+      }
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+
   it.scopedLive("at the end of an ended buffer (204), the client asks /info how it ended", () =>
     Effect.gen(function*() {
       const server = yield* startServer()
@@ -349,6 +377,15 @@ describe("ReplayClient", () => {
         const data = frames.slice(1) as ReadonlyArray<ReplayStream.Data>
         assert.strictEqual(data[0].offset, 24)
         assertSameBytes(concat(data.map((f) => f.bytes)), log.subarray(24))
+
+        // frames honours onGap too: it runs before the bytes after the gap are emitted.
+        const seen: Array<string> = []
+        yield* ReplayClient.frames(server.url("k"), {
+          from: 5,
+          onEvicted: "clamp",
+          onGap: (gap) => Effect.sync(() => seen.push(`onGap ${gap.requested}..${gap.oldest}`))
+        }).pipe(Stream.runForEach((frame) => Effect.sync(() => seen.push(frame._tag))))
+        assert.deepStrictEqual(seen.slice(0, 3), ["onGap 5..24", "Gap", "Data"])
 
         // The bytes variant reports the gap to onGap.
         const gaps: Array<ReplayStream.Gap> = []

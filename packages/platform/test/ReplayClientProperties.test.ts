@@ -1,13 +1,10 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as HttpServer from "@effect/platform/HttpServer"
 import { assert, describe, it } from "@effect/vitest"
-import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayClient from "@scrollback/platform/ReplayClient"
-import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
-import { Context, Effect, FastCheck as fc, Fiber, Layer, Schedule, Stream } from "effect"
-import * as http from "node:http"
+import { Effect, FastCheck as fc, Fiber, Layer, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import { serve } from "./ReplayHttpHarness.js"
 import { concat } from "./util/bytes.js"
 import * as FaultProxy from "./util/faultProxy.js"
 
@@ -35,18 +32,25 @@ const firstDifference = (a: Uint8Array, b: Uint8Array): number => {
   return a.length === b.length ? -1 : n
 }
 
-/** A real server (registry + ReplayHttp + NodeHttpServer) on 127.0.0.1, port 0. */
+/**
+ * A real server on 127.0.0.1 (the harness's: registry + `ReplayHttp.toHttpApp`
+ * + NodeHttpServer), and `idle`: completes once no request is being handled.
+ * Every session must end by itself once its connection is cut, shutdown
+ * included (a WebSocket session interrupted while its connection closed used
+ * to wait for ever on its close `1001`; `idle` would hang).
+ */
 const startServer = Effect.gen(function*() {
-  const context = yield* Layer.build(
-    ReplayHttp.serve().pipe(
-      Layer.provide(ReplayHttp.layerAllowAll),
-      Layer.provideMerge(ReplayRegistry.layer()),
-      Layer.provideMerge(NodeHttpServer.layer(() => http.createServer(), { port: 0, host: "127.0.0.1" }))
-    )
-  )
-  const address = Context.get(context, HttpServer.HttpServer).address
-  if (address._tag !== "TcpAddress") return yield* Effect.die("expected a TCP address")
-  return { port: address.port, registry: Context.get(context, ReplayRegistry.ReplayRegistry) }
+  const active = yield* SubscriptionRef.make(0)
+  const server = yield* serve({
+    wrap: (app) =>
+      Effect.acquireUseRelease(
+        SubscriptionRef.update(active, (n) => n + 1),
+        () => app,
+        () => SubscriptionRef.update(active, (n) => n - 1)
+      )
+  })
+  const idle = active.changes.pipe(Stream.takeUntil((n) => n === 0), Stream.runDrain)
+  return { ...server, idle }
 })
 
 /**
@@ -54,12 +58,11 @@ const startServer = Effect.gen(function*() {
  * first event), so every run has at least that many drops; later ones after a log-uniform number of bytes in
  * [40 B, 160 KiB]: most cuts land early, some let big replay events (up to 64 KiB of base64) through.
  */
-const EARLY_CUTS = 5
 const MIN_CUT = 40
 const MAX_CUT = 160 * 1024
-const plan = (index: number, random: () => number): FaultProxy.Fault => ({
+const planWith = (early: number) => (index: number, random: () => number): FaultProxy.Fault => ({
   _tag: "Cut",
-  afterBytes: index < EARLY_CUTS
+  afterBytes: index < early
     ? Math.floor(MIN_CUT + random() * 2000)
     : Math.floor(Math.exp(Math.log(MIN_CUT) + random() * (Math.log(MAX_CUT) - Math.log(MIN_CUT))))
 })
@@ -78,61 +81,88 @@ const Case = fc.record({
   client: fc.constantFrom("fetch", "node:http")
 })
 
+type Case = typeof Case extends fc.Arbitrary<infer A> ? A : never
+
+/**
+ * Writes a random log into a real server while a client follows it through
+ * the cutting proxy, and checks that the client delivered exactly the log.
+ * `early` connections are cut within their first 2,000 bytes (in the
+ * headers or the upgrade, the hello or the first message), so every run has
+ * at least that many drops.
+ */
+const exactlyOnce = (
+  transport: "sse" | "ws",
+  early: number,
+  c: Case
+): Effect.Effect<void, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    // The log: random chunks, with the fixed pieces inserted (in order) at random places.
+    const random = FaultProxy.prng(c.seed ^ 0x5eed)
+    const chunks: Array<Uint8Array> = c.sizes.map((size) =>
+      Uint8Array.from({ length: size }, () => Math.floor(random() * 256))
+    )
+    chunks.splice(
+      c.bigAt % (chunks.length + 1),
+      0,
+      Uint8Array.from({ length: BIG_WRITE }, () => Math.floor(random() * 256))
+    )
+    fixedPieces.forEach((piece, i) => chunks.splice(c.fixedAt[i] % (chunks.length + 1), 0, piece))
+    const log = concat(chunks)
+
+    const server = yield* startServer
+    const buffer = yield* server.registry.create("log")
+    const proxy = yield* FaultProxy.make({ target: { port: server.port }, seed: c.seed, plan: planWith(early) })
+
+    const before = Math.min(c.writtenBeforeStart, chunks.length)
+    yield* Effect.forEach(chunks.slice(0, before), (chunk) => buffer.write(chunk), { discard: true })
+    const options = {
+      // Every attempt may be cut before it makes progress: allow long runs of them, quickly.
+      schedule: Schedule.spaced("1 millis").pipe(Schedule.intersect(Schedule.recurs(200))),
+      idleTimeout: "10 seconds"
+    } as const
+    const httpClient = c.client === "fetch" ? FetchHttpClient.layer : NodeHttpClient.layer
+    const url = proxy.url("/scrollback/log")
+    const follower = yield* (transport === "sse"
+      ? ReplayClient.follow(url, options).pipe(Stream.runCollect, Effect.provide(httpClient))
+      : ReplayClient.followWs(url, options).pipe(
+        Stream.runCollect,
+        Effect.provide(Layer.merge(httpClient, NodeSocket.layerWebSocketConstructor))
+      )).pipe(Effect.map(concat), Effect.fork)
+    // The rest is written while the client follows (and reconnects), with pauses so cuts also land live.
+    yield* Effect.forEach(chunks.slice(before), (chunk, i) =>
+      buffer.write(chunk).pipe(
+        Effect.zipRight(i % c.pauseEvery === 0 ? Effect.sleep("1 millis") : Effect.void)
+      ), { discard: true })
+    yield* buffer.end
+
+    const received = yield* Fiber.join(follower)
+    const at = firstDifference(received, log)
+    assert.strictEqual(at, -1, `first difference at byte ${at} of ${log.length} (got ${received.length} bytes)`)
+    const stats = proxy.stats()
+    // Every cut but possibly the last fell before the end, so the client reconnected at least `cuts - 1`
+    // times: a run without drops cannot pass.
+    assert.isAtLeast(stats.cuts, early, `only ${stats.cuts} cuts in ${stats.connections} connections`)
+    assert.isAtLeast(stats.connections, early + 1)
+    // Every session ends once its connection is gone (generous bound: a session whose handshake was cut waits
+    // up to 5 s for it).
+    yield* proxy.cutAll
+    yield* server.idle.pipe(
+      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("a server session did not end") })
+    )
+  })
+
 describe("ReplayClient properties", () => {
   it.live.prop(
-    "through a proxy that cuts connections at random bytes, the client delivers exactly the written log",
+    "SSE: through a proxy that cuts connections at random bytes, the client delivers exactly the written log",
     [Case],
-    ([c]) =>
-      Effect.gen(function*() {
-        // The log: random chunks, with the fixed pieces inserted (in order) at random places.
-        const random = FaultProxy.prng(c.seed ^ 0x5eed)
-        const chunks: Array<Uint8Array> = c.sizes.map((size) =>
-          Uint8Array.from({ length: size }, () => Math.floor(random() * 256))
-        )
-        chunks.splice(
-          c.bigAt % (chunks.length + 1),
-          0,
-          Uint8Array.from({ length: BIG_WRITE }, () => Math.floor(random() * 256))
-        )
-        fixedPieces.forEach((piece, i) => chunks.splice(c.fixedAt[i] % (chunks.length + 1), 0, piece))
-        const log = concat(chunks)
-
-        const server = yield* startServer
-        const buffer = yield* server.registry.create("log")
-        const proxy = yield* FaultProxy.make({
-          target: { port: server.port },
-          seed: c.seed,
-          plan
-        })
-
-        const before = Math.min(c.writtenBeforeStart, chunks.length)
-        yield* Effect.forEach(chunks.slice(0, before), (chunk) => buffer.write(chunk), { discard: true })
-        const follower = yield* ReplayClient.follow(proxy.url("/scrollback/log"), {
-          // Every attempt may be cut before it makes progress: allow long runs of them, quickly.
-          schedule: Schedule.spaced("1 millis").pipe(Schedule.intersect(Schedule.recurs(200))),
-          idleTimeout: "10 seconds"
-        }).pipe(
-          Stream.runCollect,
-          Effect.map(concat),
-          Effect.provide(c.client === "fetch" ? FetchHttpClient.layer : NodeHttpClient.layer),
-          Effect.fork
-        )
-        // The rest is written while the client follows (and reconnects), with pauses so cuts also land live.
-        yield* Effect.forEach(chunks.slice(before), (chunk, i) =>
-          buffer.write(chunk).pipe(
-            Effect.zipRight(i % c.pauseEvery === 0 ? Effect.sleep("1 millis") : Effect.void)
-          ), { discard: true })
-        yield* buffer.end
-
-        const received = yield* Fiber.join(follower)
-        const at = firstDifference(received, log)
-        assert.strictEqual(at, -1, `first difference at byte ${at} of ${log.length} (got ${received.length} bytes)`)
-        const stats = proxy.stats()
-        // Every cut but possibly the last fell before the end event, so the client reconnected at least
-        // `cuts - 1` times: a run without drops cannot pass.
-        assert.isAtLeast(stats.cuts, EARLY_CUTS, `only ${stats.cuts} cuts in ${stats.connections} connections`)
-        assert.isAtLeast(stats.connections, EARLY_CUTS + 1)
-      }).pipe(Effect.scoped),
+    ([c]) => Effect.scoped(exactlyOnce("sse", 5, c)),
     { timeout: 60_000, fastCheck: { numRuns: 24, seed: 20_251_124, endOnFailure: true } }
+  )
+
+  it.live.prop(
+    "WebSocket: through a proxy that cuts connections at random bytes, the client delivers exactly the written log",
+    [Case],
+    ([c]) => Effect.scoped(exactlyOnce("ws", 8, c)),
+    { timeout: 60_000, fastCheck: { numRuns: 30, seed: 20_261_124, endOnFailure: true } }
   )
 })

@@ -1,6 +1,14 @@
 /**
- * Server-sent events: the encoder the server uses and a spec-compliant
- * parser (WHATWG HTML, "Interpreting an event stream") the client reuses.
+ * Server-sent events: the encoder the server uses, and a spec-compliant
+ * parser (WHATWG HTML, "Interpreting an event stream").
+ *
+ * `ReplayClient` does not use this parser: it parses with
+ * `@effect/experimental`'s `Sse.makeParser`, which is byte-exact for this
+ * server's output (see `client.ts`). {@link makeSseParser} stays for the
+ * tests, which read the server's raw output with it: they must see comments
+ * (the `: ping` keep-alive), which the library's parser drops, and check the
+ * spec's edge cases the library's parser gets wrong (a CRLF split between
+ * two chunks, a decoded BOM, an id carried over to later events).
  *
  * Bytes travel as base64 in `data:` lines, so every byte value survives the
  * text protocol (CR, bare `\r`, leading spaces, NUL, invalid UTF-8, UTF-8
@@ -238,7 +246,7 @@ export interface SseParser {
  * lines without a blank line, grows the parser's memory without limit. When
  * exceeded, the parser stops: `feed` still returns the events completed
  * before that point, then none, and `overflow()` says why. Default: no limit
- * (`Infinity`), for backward compatibility; the client sets one.
+ * (`Infinity`).
  */
 export const makeSseParser = (options?: {
   readonly onComment?: ((comment: string) => void) | undefined

@@ -129,9 +129,15 @@ const session = (socket: Socket.Socket, plan: Api.ReadPlan, maxMessageBytes: num
       (code) => write(new Socket.CloseEvent(code, "clients send no messages")).pipe(Effect.timeout(1000), Effect.ignore)
     )
     yield* Effect.raceFirst(Effect.raceFirst(sender(write, plan), refuseClient), Fiber.await(reader)).pipe(
+      // Finalizers run uninterruptibly: the write is made interruptible so that the timeout can give up on a
+      // socket that closed meanwhile (its write would wait for ever).
       Effect.onInterrupt(() =>
         open && !readerDone
-          ? write(new Socket.CloseEvent(CLOSE_GOING_AWAY, "server shutdown")).pipe(Effect.timeout(1000), Effect.ignore)
+          ? write(new Socket.CloseEvent(CLOSE_GOING_AWAY, "server shutdown")).pipe(
+            Effect.interruptible,
+            Effect.timeout(1000),
+            Effect.ignore
+          )
           : Effect.void
       )
     )
