@@ -17,19 +17,15 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type * as Api from "../ReplayPty.js"
-import { InvalidPtySize, PtyExited, PtyInputOverflow, PtyOutputTaken, PtySpawnError } from "../ReplayPtyError.js"
+import type { InvalidPtySize } from "../ReplayPtyError.js"
+import { PtyExited, PtyInputOverflow, PtyOutputTaken, PtySpawnError } from "../ReplayPtyError.js"
+import { DEFAULT_COLS, DEFAULT_ROWS, invalidSize, isValidSize } from "./size.js"
 
 /** @internal */
 export const TypeId: Api.TypeId = Symbol.for("@scrollback/terminal/ReplayPty") as Api.TypeId
 
 /** @internal */
-export const DEFAULT_COLS = 80
-/** @internal */
-export const DEFAULT_ROWS = 24
-/** @internal */
-export const MAX_COLS = 2048
-/** @internal */
-export const MAX_ROWS = 1024
+export { DEFAULT_COLS, DEFAULT_ROWS, MAX_COLS, MAX_ROWS } from "./size.js"
 /** @internal */
 export const DEFAULT_NAME = "xterm-256color"
 /** @internal */
@@ -41,14 +37,6 @@ export const DEFAULT_KILL_GRACE: Duration.Duration = Duration.seconds(2)
 
 /** Retry delays while the process does not read its input: 1 ms doubling up to this. */
 const MAX_INPUT_RETRY_MS = 64
-
-/** @internal */
-export const isValidSize = (cols: unknown, rows: unknown): boolean =>
-  Number.isInteger(cols) && Number.isInteger(rows) && (cols as number) >= 1 && (rows as number) >= 1 &&
-  (cols as number) <= MAX_COLS && (rows as number) <= MAX_ROWS
-
-const invalidSize = (cols: unknown, rows: unknown) =>
-  new InvalidPtySize({ cols, rows, maxCols: MAX_COLS, maxRows: MAX_ROWS })
 
 // ---------------------------------------------------------------------------
 // What this module needs from @lydell/node-pty 1.1.0 beyond its typings

@@ -1,0 +1,322 @@
+/**
+ * Serializes the lines of an xterm.js buffer as the escape sequences that
+ * print them again, with their colours, attributes and wrapped-line flags.
+ *
+ * Adapted from `StringSerializeHandler` in `@xterm/addon-serialize` 0.14.0
+ * (addons/addon-serialize/src/SerializeAddon.ts of xterm.js, built from the
+ * same commit as `@xterm/headless` 6.0.0; MIT licence, © 2019 the xterm.js
+ * authors). The cell loop, the wrapped-line handling and the cursor
+ * placement are the addon's; the changes, each found by comparing a
+ * terminal with one rebuilt from its serialization:
+ *
+ * 1. Colours keep their mode: a 256-colour index below 16 (`38;5;1`) stays
+ *    one, instead of becoming the 16-colour form (`31`), which xterm.js draws
+ *    differently in bold (bright).
+ * 2. Underline styles (`4:3` curly, …) and underline colours (`58;…`) are
+ *    written; the addon wrote every underline as a plain one.
+ * 3. A blank cell whose foreground attributes show (inverse, underline,
+ *    strikethrough, overline) is written as a space with those attributes;
+ *    the addon wrote it as a default blank. xterm only makes such a cell
+ *    itself (a wide character that does not fit at the end of a line leaves
+ *    the last cell blank in the current pen); no escape sequence makes one,
+ *    so a space that looks the same is the closest a serialization can be.
+ * 4. The line a scroll creates is erased with the pen's background from
+ *    the first scroll on (the addon tracked it from one line later, so the
+ *    first line below a full screen could get a background it did not have).
+ * 5. It does not append the terminal's current pen (the snapshot sets it).
+ *
+ * @internal
+ */
+import type { IBuffer, IBufferCell, Terminal } from "@xterm/headless"
+
+/** The cell methods beyond the public typings (xterm's `CellData`). */
+interface Cell extends IBufferCell {
+  hasExtendedAttrs(): number
+  getUnderlineStyle(): number
+  isUnderlineColorDefault(): boolean
+  isUnderlineColorRGB(): boolean
+  getUnderlineColor(): number
+}
+
+const CM_P16 = 0x1000000
+
+const equalFg = (a: Cell, b: Cell): boolean =>
+  a.getFgColorMode() === b.getFgColorMode() && a.getFgColor() === b.getFgColor()
+
+const equalBg = (a: Cell, b: Cell): boolean =>
+  a.getBgColorMode() === b.getBgColorMode() && a.getBgColor() === b.getBgColor()
+
+const underlineStyle = (cell: Cell): number =>
+  cell.isUnderline() ? (cell.hasExtendedAttrs() ? cell.getUnderlineStyle() : 1) : 0
+
+const underlineColor = (cell: Cell): string =>
+  cell.hasExtendedAttrs() && !cell.isUnderlineColorDefault()
+    ? `${cell.isUnderlineColorRGB() ? "rgb" : "p"}${cell.getUnderlineColor()}`
+    : ""
+
+const equalFlags = (a: Cell, b: Cell): boolean =>
+  a.isInverse() === b.isInverse() && a.isBold() === b.isBold() && underlineStyle(a) === underlineStyle(b) &&
+  a.isOverline() === b.isOverline() && a.isBlink() === b.isBlink() && a.isInvisible() === b.isInvisible() &&
+  a.isItalic() === b.isItalic() && a.isDim() === b.isDim() && a.isStrikethrough() === b.isStrikethrough() &&
+  underlineColor(a) === underlineColor(b)
+
+/**
+ * A blank cell whose foreground attributes can be seen.
+ *
+ * @internal
+ */
+export const showsForeground = (cell: IBufferCell): boolean =>
+  cell.isInverse() !== 0 || cell.isUnderline() !== 0 || cell.isStrikethrough() !== 0 || cell.isOverline() !== 0
+
+const colorParams = (cell: Cell, fg: boolean): Array<number> => {
+  const color = fg ? cell.getFgColor() : cell.getBgColor()
+  const rgb = fg ? cell.isFgRGB() : cell.isBgRGB()
+  const palette = fg ? cell.isFgPalette() : cell.isBgPalette()
+  const base = fg ? 30 : 40
+  if (rgb) return [fg ? 38 : 48, 2, (color >>> 16) & 0xff, (color >>> 8) & 0xff, color & 0xff]
+  if (palette) {
+    const mode = fg ? cell.getFgColorMode() : cell.getBgColorMode()
+    if (mode === CM_P16 && color < 16) return [color & 8 ? base + 60 + (color & 7) : base + (color & 7)]
+    return [fg ? 38 : 48, 5, color]
+  }
+  return [fg ? 39 : 49]
+}
+
+const diffStyle = (cell: Cell, oldCell: Cell): Array<number | string> => {
+  const sgr: Array<number | string> = []
+  const fgChanged = !equalFg(cell, oldCell)
+  const bgChanged = !equalBg(cell, oldCell)
+  const flagsChanged = !equalFlags(cell, oldCell)
+  if (!fgChanged && !bgChanged && !flagsChanged) return sgr
+  if (cell.isAttributeDefault() && underlineColor(cell) === "") {
+    if (!oldCell.isAttributeDefault() || underlineColor(oldCell) !== "") sgr.push(0)
+    return sgr
+  }
+  if (fgChanged) sgr.push(...colorParams(cell, true))
+  if (bgChanged) sgr.push(...colorParams(cell, false))
+  if (flagsChanged) {
+    if (cell.isInverse() !== oldCell.isInverse()) sgr.push(cell.isInverse() ? 7 : 27)
+    if (cell.isBold() !== oldCell.isBold() || cell.isDim() !== oldCell.isDim()) {
+      // SGR 22 clears both bold and dim: set again whichever stays.
+      if ((oldCell.isBold() && !cell.isBold()) || (oldCell.isDim() && !cell.isDim())) sgr.push(22)
+      if (cell.isBold()) sgr.push(1)
+      if (cell.isDim()) sgr.push(2)
+    }
+    const style = underlineStyle(cell)
+    if (style !== underlineStyle(oldCell)) sgr.push(style === 0 ? 24 : style === 1 ? 4 : `4:${style}`)
+    if (cell.isOverline() !== oldCell.isOverline()) sgr.push(cell.isOverline() ? 53 : 55)
+    if (cell.isBlink() !== oldCell.isBlink()) sgr.push(cell.isBlink() ? 5 : 25)
+    if (cell.isInvisible() !== oldCell.isInvisible()) sgr.push(cell.isInvisible() ? 8 : 28)
+    if (cell.isItalic() !== oldCell.isItalic()) sgr.push(cell.isItalic() ? 3 : 23)
+    if (cell.isStrikethrough() !== oldCell.isStrikethrough()) sgr.push(cell.isStrikethrough() ? 9 : 29)
+    const color = underlineColor(cell)
+    if (color !== underlineColor(oldCell)) {
+      if (color === "") sgr.push(59)
+      else if (cell.isUnderlineColorRGB()) {
+        const value = cell.getUnderlineColor()
+        sgr.push(58, 2, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff)
+      } else sgr.push(58, 5, cell.getUnderlineColor())
+    }
+  }
+  return sgr
+}
+
+class StringSerializer {
+  private rowIndex = 0
+  private allRows: Array<string> = []
+  private allRowSeparators: Array<string> = []
+  private currentRow = ""
+  private nullCellCount = 0
+  private cursorStyle: Cell
+  private cursorStyleRow = 0
+  private cursorStyleCol = 0
+  private backgroundCell: Cell
+  private firstRow = 0
+  private lastCursorRow = 0
+  private lastCursorCol = 0
+  private lastContentCursorRow = 0
+  private lastContentCursorCol = 0
+  private thisRowLastChar: Cell
+  private thisRowLastSecondChar: Cell
+  private nextRowFirstChar: Cell
+
+  constructor(private readonly buffer: IBuffer, private readonly terminal: Terminal) {
+    this.cursorStyle = buffer.getNullCell() as Cell
+    this.backgroundCell = buffer.getNullCell() as Cell
+    this.thisRowLastChar = buffer.getNullCell() as Cell
+    this.thisRowLastSecondChar = buffer.getNullCell() as Cell
+    this.nextRowFirstChar = buffer.getNullCell() as Cell
+  }
+
+  serialize(startRow: number, endRow: number): string {
+    const cell1 = this.buffer.getNullCell() as Cell
+    const cell2 = this.buffer.getNullCell() as Cell
+    let oldCell = cell1
+    this.allRows = new Array<string>(endRow - startRow)
+    this.lastContentCursorRow = startRow
+    this.lastCursorRow = startRow
+    this.firstRow = startRow
+    const cols = this.terminal.cols
+    for (let row = startRow; row <= endRow; row++) {
+      const line = this.buffer.getLine(row)
+      if (line) {
+        for (let col = 0; col < cols; col++) {
+          const c = line.getCell(col, oldCell === cell1 ? cell2 : cell1) as Cell | undefined
+          if (!c) continue
+          this.nextCell(c, row, col)
+          oldCell = c
+        }
+      }
+      this.rowEnd(row, row === endRow)
+    }
+    return this.finish()
+  }
+
+  private rowEnd(row: number, isLastRow: boolean): void {
+    if (this.nullCellCount > 0 && !equalBg(this.cursorStyle, this.backgroundCell)) {
+      this.currentRow += `\u001b[${this.nullCellCount}X`
+    }
+    let rowSeparator = ""
+    if (!isLastRow) {
+      // The separator scrolls once the screen is full, and the new line is erased with the pen's
+      // background (BCE). The addon started this one row late (the first scroll is after row rows - 1).
+      if (row - this.firstRow >= this.terminal.rows - 1) {
+        this.buffer.getLine(this.cursorStyleRow)?.getCell(this.cursorStyleCol, this.backgroundCell)
+      }
+      const currentLine = this.buffer.getLine(row)!
+      const nextLine = this.buffer.getLine(row + 1)!
+      if (!nextLine.isWrapped) {
+        rowSeparator = "\r\n"
+        this.lastCursorRow = row + 1
+        this.lastCursorCol = 0
+      } else {
+        rowSeparator = ""
+        const thisRowLastChar = currentLine.getCell(currentLine.length - 1, this.thisRowLastChar) as Cell
+        const thisRowLastSecondChar = currentLine.getCell(currentLine.length - 2, this.thisRowLastSecondChar) as Cell
+        const nextRowFirstChar = nextLine.getCell(0, this.nextRowFirstChar) as Cell
+        const isNextRowFirstCharDoubleWidth = nextRowFirstChar.getWidth() > 1
+        let isValid = false
+        if (
+          nextRowFirstChar.getChars() &&
+            isNextRowFirstCharDoubleWidth ?
+            this.nullCellCount <= 1 :
+            this.nullCellCount <= 0
+        ) {
+          if (
+            (thisRowLastChar.getChars() || thisRowLastChar.getWidth() === 0) &&
+            equalBg(thisRowLastChar, nextRowFirstChar)
+          ) {
+            isValid = true
+          }
+          if (
+            isNextRowFirstCharDoubleWidth &&
+            (thisRowLastSecondChar.getChars() || thisRowLastSecondChar.getWidth() === 0) &&
+            equalBg(thisRowLastChar, nextRowFirstChar) &&
+            equalBg(thisRowLastSecondChar, nextRowFirstChar)
+          ) {
+            isValid = true
+          }
+        }
+        if (!isValid) {
+          // Force the wrap: print enough characters to wrap, then erase them.
+          rowSeparator = "-".repeat(this.nullCellCount + 1)
+          rowSeparator += "\u001b[1D\u001b[1X"
+          if (this.nullCellCount > 0) {
+            rowSeparator += "\u001b[A"
+            rowSeparator += `\u001b[${currentLine.length - this.nullCellCount}C`
+            rowSeparator += `\u001b[${this.nullCellCount}X`
+            rowSeparator += `\u001b[${currentLine.length - this.nullCellCount}D`
+            rowSeparator += "\u001b[B"
+          }
+          this.lastContentCursorRow = row + 1
+          this.lastContentCursorCol = 0
+          this.lastCursorRow = row + 1
+          this.lastCursorCol = 0
+        }
+      }
+    }
+    this.allRows[this.rowIndex] = this.currentRow
+    this.allRowSeparators[this.rowIndex++] = rowSeparator
+    this.currentRow = ""
+    this.nullCellCount = 0
+  }
+
+  private nextCell(cell: Cell, row: number, col: number): void {
+    // The second cell of a wide character.
+    if (cell.getWidth() === 0) return
+    // A blank that shows its foreground attributes is written as a space (see the header).
+    const isEmptyCell = cell.getChars() === "" && !showsForeground(cell)
+    const sgr = diffStyle(cell, this.cursorStyle)
+    const styleChanged = isEmptyCell ? !equalBg(this.cursorStyle, cell) : sgr.length > 0
+    if (styleChanged) {
+      if (this.nullCellCount > 0) {
+        if (!equalBg(this.cursorStyle, this.backgroundCell)) this.currentRow += `\u001b[${this.nullCellCount}X`
+        this.currentRow += `\u001b[${this.nullCellCount}C`
+        this.nullCellCount = 0
+      }
+      this.lastContentCursorRow = this.lastCursorRow = row
+      this.lastContentCursorCol = this.lastCursorCol = col
+      this.currentRow += `\u001b[${sgr.join(";")}m`
+      const line = this.buffer.getLine(row)
+      if (line !== undefined) {
+        line.getCell(col, this.cursorStyle)
+        this.cursorStyleRow = row
+        this.cursorStyleCol = col
+      }
+    }
+    if (isEmptyCell) {
+      this.nullCellCount += cell.getWidth()
+    } else {
+      if (this.nullCellCount > 0) {
+        if (equalBg(this.cursorStyle, this.backgroundCell)) {
+          this.currentRow += `\u001b[${this.nullCellCount}C`
+        } else {
+          this.currentRow += `\u001b[${this.nullCellCount}X`
+          this.currentRow += `\u001b[${this.nullCellCount}C`
+        }
+        this.nullCellCount = 0
+      }
+      this.currentRow += cell.getChars() === "" ? " " : cell.getChars()
+      this.lastContentCursorRow = this.lastCursorRow = row
+      this.lastContentCursorCol = this.lastCursorCol = col + cell.getWidth()
+    }
+  }
+
+  private finish(): string {
+    let rowEnd = this.allRows.length
+    if (this.buffer.length - this.firstRow <= this.terminal.rows) {
+      rowEnd = this.lastContentCursorRow + 1 - this.firstRow
+      this.lastCursorCol = this.lastContentCursorCol
+      this.lastCursorRow = this.lastContentCursorRow
+    }
+    let content = ""
+    for (let i = 0; i < rowEnd; i++) {
+      content += this.allRows[i]
+      if (i + 1 < rowEnd) content += this.allRowSeparators[i]
+    }
+    const realCursorRow = this.buffer.baseY + this.buffer.cursorY
+    const realCursorCol = this.buffer.cursorX
+    if (realCursorRow !== this.lastCursorRow || realCursorCol !== this.lastCursorCol) {
+      const down = realCursorRow - this.lastCursorRow
+      if (down > 0) content += `\u001b[${down}B`
+      else if (down < 0) content += `\u001b[${-down}A`
+      const right = realCursorCol - this.lastCursorCol
+      if (right > 0) content += `\u001b[${right}C`
+      else if (right < 0) content += `\u001b[${-right}D`
+    }
+    return content
+  }
+}
+
+/**
+ * The last `scrollback` lines above the screen (all of them when
+ * `undefined`) and the screen of `buffer`, with the cursor placed where it
+ * is; the pen at the end is unspecified.
+ *
+ * @internal
+ */
+export const serializeBuffer = (terminal: Terminal, buffer: IBuffer, scrollback: number | undefined): string => {
+  const maxRows = buffer.length
+  const rows = scrollback === undefined ? maxRows : Math.max(0, Math.min(scrollback + terminal.rows, maxRows))
+  return new StringSerializer(buffer, terminal).serialize(maxRows - rows, maxRows - 1)
+}
