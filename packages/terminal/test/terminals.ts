@@ -113,8 +113,7 @@ export const differences = (
   for (let i = 1; i <= lines; i++) {
     const ya = na.length - reference.rows - i
     const yb = nb.length - replica.rows - i
-    // The replica's first line continues nothing: the line it wrapped from is not in the snapshot.
-    if (yb > 0 && na.getLine(ya)?.isWrapped !== nb.getLine(yb)?.isWrapped) add(`scrollback line -${i} wrapped`)
+    if (na.getLine(ya)?.isWrapped !== nb.getLine(yb)?.isWrapped) add(`scrollback line -${i} wrapped`)
     for (let x = 0; x < reference.cols; x++) {
       const ca = cellText(reference, "normal", ya, x)
       const cb = cellText(replica, "normal", yb, x)
@@ -132,4 +131,37 @@ export const screenText = (term: TerminalType): string => {
     lines.push(buffer.getLine(buffer.baseY + row)?.translateToString(true) ?? "")
   }
   return lines.join("\n")
+}
+
+/**
+ * Feeds a terminal with bytes that arrive in pieces, holding back an incomplete UTF-8 sequence at the
+ * end of a piece until the next one (as a careful client does).
+ */
+export class Feeder {
+  private carry = new Uint8Array(0)
+  constructor(readonly term: TerminalType) {}
+
+  async push(bytes: Uint8Array): Promise<void> {
+    let data = bytes
+    if (this.carry.length > 0) {
+      data = new Uint8Array(this.carry.length + bytes.length)
+      data.set(this.carry, 0)
+      data.set(bytes, this.carry.length)
+    }
+    // Keep back a trailing sequence that is not complete.
+    let end = data.length
+    for (let j = data.length - 1; j >= Math.max(0, data.length - 3); j--) {
+      const b = data[j]
+      if ((b & 0xc0) === 0x80) continue
+      const need = (b & 0xe0) === 0xc0 ? 2 : (b & 0xf0) === 0xe0 ? 3 : (b & 0xf8) === 0xf0 ? 4 : 1
+      if (data.length - j < need) end = j
+      break
+    }
+    this.carry = data.slice(end)
+    await feed(this.term, data.subarray(0, end))
+  }
+
+  resize(cols: number, rows: number): void {
+    this.term.resize(cols, rows)
+  }
 }

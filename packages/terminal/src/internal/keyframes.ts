@@ -365,33 +365,34 @@ class KeyframesImpl implements Api.TerminalKeyframes {
 
   private tryKeyframe(offset: number): Effect.Effect<void> {
     return Effect.gen(this, function*() {
+      if (process.env.KF_DEBUG) console.log("attempt", offset, this.nextDue)
       this.lastAttempt = offset
       if (!this.trusted || offset < this.nextDue) return
-      const snapshot = Snapshot.serialize(Terminal, this.term, this.settings.scrollback)
-      if (snapshot === undefined) {
+      const serialized = Snapshot.serialize(Terminal, this.term, this.settings.scrollback)
+      if (serialized === undefined) {
         // A state a snapshot cannot carry (e.g. the cursor waits to wrap): try at the next rest.
         this.counters.rejected++
         return
       }
       if (this.settings.verify) {
         const replica = newTerminal(this.term.cols, this.term.rows, this.settings.scrollback)
-        yield* writeAndWait(replica, snapshot)
+        yield* writeAndWait(replica, serialized.snapshot)
         const difference = Snapshot.diff(this.term, replica)
         replica.dispose()
         if (difference !== undefined) {
+          if (process.env.KF_DEBUG) console.log("verify", offset, difference)
           this.counters.rejected++
           // Expensive to retry at every rest: wait a little before the next attempt.
-          this.nextDue = offset + Math.max(MIN_INTERVAL, Math.floor(this.settings.interval / 8))
+          this.nextDue = offset + Math.max(1024, Math.floor(this.settings.interval / 8))
           return
         }
       }
-      const normal = this.term.buffer.normal
       const keyframe: Api.Keyframe = {
         offset,
         cols: this.term.cols,
         rows: this.term.rows,
-        snapshot,
-        scrollbackLines: Math.min(this.settings.scrollback, Math.max(0, normal.length - this.term.rows))
+        snapshot: serialized.snapshot,
+        scrollbackLines: serialized.scrollbackLines
       }
       this.counters.taken++
       this.nextDue = offset + this.settings.interval
@@ -469,7 +470,21 @@ class KeyframesImpl implements Api.TerminalKeyframes {
 
   // --- consumers ---
 
-  readonly keyframes: Effect.Effect<ReadonlyArray<Api.Keyframe>> = Effect.sync(() => [...this.keyframeList])
+  /** Drops the keyframes whose offset was evicted. */
+  private prune(oldest: number): void {
+    while (this.keyframeList.length > 0 && this.keyframeList[0].offset < oldest) {
+      const dropped = this.keyframeList.shift()!
+      this.keyframeBytes -= dropped.snapshot.length * 2
+      this.counters.dropped++
+    }
+  }
+
+  get keyframes(): Effect.Effect<ReadonlyArray<Api.Keyframe>> {
+    return Effect.map(this.buffer.oldest, (oldest) => {
+      this.prune(oldest)
+      return [...this.keyframeList]
+    })
+  }
 
   readonly stats: Effect.Effect<Api.Stats> = Effect.sync(() => ({
     position: this.position,

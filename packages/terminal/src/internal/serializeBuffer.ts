@@ -15,15 +15,25 @@
  * 2. Underline styles (`4:3` curly, …) and underline colours (`58;…`) are
  *    written; the addon wrote every underline as a plain one.
  * 3. A blank cell whose foreground attributes show (inverse, underline,
- *    strikethrough, overline) is written as a space with those attributes;
- *    the addon wrote it as a default blank. xterm only makes such a cell
- *    itself (a wide character that does not fit at the end of a line leaves
- *    the last cell blank in the current pen); no escape sequence makes one,
- *    so a space that looks the same is the closest a serialization can be.
+ *    strikethrough, overline): the addon wrote it as a default blank. xterm
+ *    makes such a cell only when a wide character does not fit at the end
+ *    of a line (the last cell is left blank in the current pen); when the
+ *    next row still starts with that character, printing it again makes the
+ *    same blank. Otherwise no escape sequence can, and it is written as a
+ *    space with those attributes: it looks the same, but copies as a space
+ *    and counts as text if a later resize rewraps the line.
  * 4. The line a scroll creates is erased with the pen's background from
  *    the first scroll on (the addon tracked it from one line later, so the
  *    first line below a full screen could get a background it did not have).
- * 5. It does not append the terminal's current pen (the snapshot sets it).
+ * 5. A wrapped line after an entirely blank one: the addon moved the cursor
+ *    by "0" columns, which moves one, and left a dash behind.
+ * 6. A wrapped row that starts with a blank is continued by force (the
+ *    addon's condition let it through as a natural wrap, an operator
+ *    precedence slip, and wrote the row shifted onto the line above).
+ * 7. The dash printed to force a wrap is erased with the next line's
+ *    background, not the current pen's.
+ * 8. The scrollback starts at the beginning of a logical line (see below).
+ * 9. It does not append the terminal's current pen (the snapshot sets it).
  *
  * @internal
  */
@@ -196,11 +206,12 @@ class StringSerializer {
         const nextRowFirstChar = nextLine.getCell(0, this.nextRowFirstChar) as Cell
         const isNextRowFirstCharDoubleWidth = nextRowFirstChar.getWidth() > 1
         let isValid = false
+        // Only a character at the start of the next row wraps by being printed. (The addon's condition,
+        // `chars && double ? n <= 1 : n <= 0`, also let a row starting with a blank through: the cursor
+        // move that writes a blank does not wrap, and the row was written one line too high.)
         if (
-          nextRowFirstChar.getChars() &&
-            isNextRowFirstCharDoubleWidth ?
-            this.nullCellCount <= 1 :
-            this.nullCellCount <= 0
+          nextRowFirstChar.getChars() !== "" &&
+          (isNextRowFirstCharDoubleWidth ? this.nullCellCount <= 1 : this.nullCellCount <= 0)
         ) {
           if (
             (thisRowLastChar.getChars() || thisRowLastChar.getWidth() === 0) &&
@@ -220,12 +231,25 @@ class StringSerializer {
         if (!isValid) {
           // Force the wrap: print enough characters to wrap, then erase them.
           rowSeparator = "-".repeat(this.nullCellCount + 1)
-          rowSeparator += "\u001b[1D\u001b[1X"
+          rowSeparator += "\u001b[1D"
+          // The dash that wrapped is erased with the background the next line's blanks are assumed to have
+          // (the addon erased it with the current pen's, which the next line's first cell may not have).
+          const toBackground = diffStyle(this.backgroundCell, this.cursorStyle)
+          if (equalBg(this.cursorStyle, this.backgroundCell) || toBackground.length === 0) {
+            rowSeparator += "\u001b[1X"
+          } else {
+            const back = diffStyle(this.cursorStyle, this.backgroundCell)
+            rowSeparator += `\u001b[${toBackground.join(";")}m\u001b[1X`
+            rowSeparator += back.length > 0 ? `\u001b[${back.join(";")}m` : ""
+          }
           if (this.nullCellCount > 0) {
+            // Erase the dashes on this row. (The addon also wrote a move of 0 columns when the whole row
+            // was blank, which moves one.)
+            const content = currentLine.length - this.nullCellCount
             rowSeparator += "\u001b[A"
-            rowSeparator += `\u001b[${currentLine.length - this.nullCellCount}C`
+            if (content > 0) rowSeparator += `\u001b[${content}C`
             rowSeparator += `\u001b[${this.nullCellCount}X`
-            rowSeparator += `\u001b[${currentLine.length - this.nullCellCount}D`
+            if (content > 0) rowSeparator += `\u001b[${content}D`
             rowSeparator += "\u001b[B"
           }
           this.lastContentCursorRow = row + 1
@@ -244,8 +268,10 @@ class StringSerializer {
   private nextCell(cell: Cell, row: number, col: number): void {
     // The second cell of a wide character.
     if (cell.getWidth() === 0) return
-    // A blank that shows its foreground attributes is written as a space (see the header).
-    const isEmptyCell = cell.getChars() === "" && !showsForeground(cell)
+    // A blank that shows its foreground attributes is written as a space (see the header), unless it is
+    // the one xterm leaves at the end of a line when a wide character wraps: printing that character
+    // again (the next row starts with it) leaves the same blank.
+    const isEmptyCell = cell.getChars() === "" && (!showsForeground(cell) || this.wideWrapBlank(row, col))
     const sgr = diffStyle(cell, this.cursorStyle)
     const styleChanged = isEmptyCell ? !equalBg(this.cursorStyle, cell) : sgr.length > 0
     if (styleChanged) {
@@ -282,6 +308,20 @@ class StringSerializer {
     }
   }
 
+  /** The blank at the end of `row` is left by a wide character that starts the next row, and `rowEnd` will print it there. */
+  private wideWrapBlank(row: number, col: number): boolean {
+    if (col !== this.terminal.cols - 1 || this.nullCellCount > 0) return false
+    const line = this.buffer.getLine(row)
+    const next = this.buffer.getLine(row + 1)
+    if (line === undefined || next === undefined || !next.isWrapped) return false
+    const first = next.getCell(0, this.nextRowFirstChar) as Cell | undefined
+    const last = line.getCell(col, this.thisRowLastChar) as Cell | undefined
+    const secondLast = line.getCell(col - 1, this.thisRowLastSecondChar) as Cell | undefined
+    return first !== undefined && last !== undefined && secondLast !== undefined && first.getWidth() === 2 &&
+      first.getChars() !== "" && (secondLast.getChars() !== "" || secondLast.getWidth() === 0) &&
+      equalBg(last, first) && equalBg(secondLast, first)
+  }
+
   private finish(): string {
     let rowEnd = this.allRows.length
     if (this.buffer.length - this.firstRow <= this.terminal.rows) {
@@ -315,8 +355,17 @@ class StringSerializer {
  *
  * @internal
  */
-export const serializeBuffer = (terminal: Terminal, buffer: IBuffer, scrollback: number | undefined): string => {
+export const serializeBuffer = (
+  terminal: Terminal,
+  buffer: IBuffer,
+  scrollback: number | undefined
+): { readonly text: string; readonly scrollbackLines: number } => {
   const maxRows = buffer.length
   const rows = scrollback === undefined ? maxRows : Math.max(0, Math.min(scrollback + terminal.rows, maxRows))
-  return new StringSerializer(buffer, terminal).serialize(maxRows - rows, maxRows - 1)
+  let start = maxRows - rows
+  // Start at the beginning of a logical line: a line that continues one left out could not be marked as
+  // wrapped, and would reflow differently on a resize. (A change from the addon.)
+  const screen = maxRows - terminal.rows
+  while (start < screen && buffer.getLine(start)?.isWrapped === true) start++
+  return { text: new StringSerializer(buffer, terminal).serialize(start, maxRows - 1), scrollbackLines: screen - start }
 }

@@ -219,13 +219,16 @@ const designate = (flag: string, g: number) => `\x1b${"()*+"[g]}${flag}`
 const savedCursor = (
   TerminalClass: new(options: object) => Terminal,
   buffer: BufferInternals,
-  cols: number
+  cols: number,
+  rows: number
 ): { readonly row: number; readonly col: number; readonly pen: string; readonly charset: string } | undefined => {
   if (buffer.savedX >= cols) return undefined
   const flag = charsetFlag(TerminalClass, buffer.savedCharset)
   if (flag === undefined) return undefined
   return {
-    row: Math.max(buffer.savedY - buffer.ybase, 0),
+    // A cursor saved below the screen (the terminal shrank since) is saved at the bottom row: DECRC puts
+    // it there in both terminals (it restricts the cursor to the screen), until the terminal grows again.
+    row: Math.min(Math.max(buffer.savedY - buffer.ybase, 0), rows - 1),
     col: buffer.savedX,
     pen: sgr(buffer.savedCurAttrData, false),
     charset: designate(flag, 0) + "\x0f"
@@ -284,18 +287,22 @@ const modes = (term: Terminal): string => {
  *
  * @internal
  */
+const dbg = (s: string): undefined => {
+  if (process.env.KF_DEBUG) console.log("reject", s)
+  return undefined
+}
 export const serialize = (
   TerminalClass: new(options: object) => Terminal,
   term: Terminal,
   scrollback: number
-): string | undefined => {
+): { readonly snapshot: string; readonly scrollbackLines: number } | undefined => {
   const c = core(term)
   const { cols, rows } = c
   const { active, alt, normal } = c._bufferService.buffers
   const inAlt = active === alt
-  if (active.x >= cols) return undefined
+  if (active.x >= cols) return dbg("pending wrap")
   const charsets = c._charsetService
-  if (charsets.charset !== charsets._charsets[charsets.glevel]) return undefined
+  if (charsets.charset !== charsets._charsets[charsets.glevel]) return dbg("charset")
   const flags: Array<string> = []
   for (let g = 0; g < 4; g++) {
     const flag = charsetFlag(TerminalClass, charsets._charsets[g])
@@ -305,25 +312,26 @@ export const serialize = (
 
   // A full reset first: the snapshot does not depend on what the receiving terminal showed before.
   let out = "\x1bc"
-  out += serializeBuffer(term, term.buffer.normal, scrollback)
+  const normalLines = serializeBuffer(term, term.buffer.normal, scrollback)
+  out += normalLines.text
   out += tabStops(normal, cols) + scrollRegion(normal, rows)
   if (inAlt) {
     // DECSET 1049 saves the cursor of the normal screen (restored when the program leaves the
     // alternate screen): place it, with its pen and charset, where the program's 1049 saved it.
-    const saved = savedCursor(TerminalClass, normal, cols)
-    if (saved === undefined) return undefined
+    const saved = savedCursor(TerminalClass, normal, cols, rows)
+    if (saved === undefined) return dbg("saved normal " + normal.savedX)
     out += cup(saved.row, saved.col) + saved.pen + saved.charset + `${CSI}?1049h`
     // 1049 erased the alternate screen with the saved pen's background: erase it with the default.
     out += `${CSI}0m${CSI}H${CSI}2J`
-    out += serializeBuffer(term, term.buffer.alternate, undefined)
+    out += serializeBuffer(term, term.buffer.alternate, undefined).text
     out += tabStops(alt, cols) + scrollRegion(alt, rows)
     if (!isDefaultSaved(alt)) {
-      const altSaved = savedCursor(TerminalClass, alt, cols)
-      if (altSaved === undefined) return undefined
+      const altSaved = savedCursor(TerminalClass, alt, cols, rows)
+      if (altSaved === undefined) return dbg("saved alt " + alt.savedX)
       out += cup(altSaved.row, altSaved.col) + altSaved.pen + altSaved.charset + "\x1b7"
     }
   } else if (!isDefaultSaved(normal)) {
-    const saved = savedCursor(TerminalClass, normal, cols)
+    const saved = savedCursor(TerminalClass, normal, cols, rows)
     if (saved === undefined) return undefined
     out += cup(saved.row, saved.col) + saved.pen + saved.charset + "\x1b7"
   }
@@ -332,14 +340,14 @@ export const serialize = (
   out += modes(term)
   const dec = c.coreService.decPrivateModes
   if (dec.origin) {
-    if (active.y < active.scrollTop || active.y > active.scrollBottom) return undefined
+    if (active.y < active.scrollTop || active.y > active.scrollBottom) return dbg("origin")
     out += cup(active.y - active.scrollTop, active.x)
   } else {
     out += cup(active.y, active.x)
   }
   // Ends with a control sequence, so the receiving parser has no character to repeat or join.
   out += sgr(c._inputHandler._curAttrData, true)
-  return out
+  return { snapshot: out, scrollbackLines: normalLines.scrollbackLines }
 }
 
 // ---------------------------------------------------------------------------
@@ -407,16 +415,23 @@ const sameAttr = (a: AttributeData, b: AttributeData): boolean =>
       a.extended.underlineColor === b.extended.underlineColor && a.extended.urlId === b.extended.urlId))
 
 /** Compares the last `count` lines of two public buffers, cell by cell; a description of the first difference. */
-const diffLines = (a: IBuffer, b: IBuffer, count: number, cols: number, name: string): string | undefined => {
+const diffLines = (
+  a: IBuffer,
+  b: IBuffer,
+  count: number,
+  cols: number,
+  name: string,
+  firstWrapped: boolean
+): string | undefined => {
   const cellA = a.getNullCell() as CellInternals
   const cellB = b.getNullCell() as CellInternals
   for (let i = 1; i <= count; i++) {
     const lineA = a.getLine(a.length - i)
     const lineB = b.getLine(b.length - i)
     if (lineA === undefined || lineB === undefined) return `${name}: line -${i} missing`
-    // The replica's first line continues nothing (the line it wrapped from is not in the snapshot).
-    const first = b.length - i === 0
-    if (lineA.isWrapped !== lineB.isWrapped && !first) return `${name}: line -${i} wrapped ${lineA.isWrapped}`
+    // The top row of the alternate screen may continue a row that scrolled off it: no snapshot can mark it.
+    const ignoreWrap = !firstWrapped && b.length - i === 0
+    if (lineA.isWrapped !== lineB.isWrapped && !ignoreWrap) return `${name}: line -${i} wrapped ${lineA.isWrapped}`
     for (let x = 0; x < cols; x++) {
       lineA.getCell(x, cellA)
       lineB.getCell(x, cellB)
@@ -428,18 +443,29 @@ const diffLines = (a: IBuffer, b: IBuffer, count: number, cols: number, name: st
   return undefined
 }
 
-const diffBufferState = (a: BufferInternals, b: BufferInternals, cols: number, name: string): string | undefined => {
+const savedRow = (buffer: BufferInternals, rows: number) =>
+  Math.min(Math.max(buffer.savedY - buffer.ybase, 0), rows - 1)
+
+const diffBufferState = (
+  a: BufferInternals,
+  b: BufferInternals,
+  cols: number,
+  rows: number,
+  name: string
+): string | undefined => {
   if (a.x !== b.x || a.y !== b.y) return `${name}: cursor ${a.x},${a.y} vs ${b.x},${b.y}`
   if (a.scrollTop !== b.scrollTop || a.scrollBottom !== b.scrollBottom) return `${name}: scroll region`
   for (let i = 0; i < cols; i++) if (Boolean(a.tabs[i]) !== Boolean(b.tabs[i])) return `${name}: tab stop ${i}`
   if (
-    a.savedX !== b.savedX || Math.max(a.savedY - a.ybase, 0) !== Math.max(b.savedY - b.ybase, 0) ||
+    a.savedX !== b.savedX || savedRow(a, rows) !== savedRow(b, rows) ||
     colorValue(a.savedCurAttrData.fg) !== colorValue(b.savedCurAttrData.fg) ||
     colorValue(a.savedCurAttrData.bg) !== colorValue(b.savedCurAttrData.bg) ||
     (a.savedCurAttrData.fg & FLAG_MASK) !== (b.savedCurAttrData.fg & FLAG_MASK) ||
     (a.savedCurAttrData.bg & FLAG_MASK) !== (b.savedCurAttrData.bg & FLAG_MASK) ||
     a.savedCharset !== b.savedCharset
-  ) return `${name}: saved cursor`
+  ) {
+    return `${name}: saved cursor ${a.savedX},${a.savedY - a.ybase} vs ${b.savedX},${b.savedY - b.ybase}`
+  }
   return undefined
 }
 
@@ -484,17 +510,17 @@ export const diff = (reference: Terminal, replica: Terminal): string | undefined
   }
   const normalState = inAlt
     // The normal screen's cursor is replaced when the alternate screen is left; its saved cursor is what counts.
-    ? diffBufferState({ ...bufA.normal, x: 0, y: 0 }, { ...bufB.normal, x: 0, y: 0 }, cols, "normal")
-    : diffBufferState(bufA.normal, bufB.normal, cols, "normal")
+    ? diffBufferState({ ...bufA.normal, x: 0, y: 0 }, { ...bufB.normal, x: 0, y: 0 }, cols, a.rows, "normal")
+    : diffBufferState(bufA.normal, bufB.normal, cols, a.rows, "normal")
   if (normalState !== undefined) return normalState
   const normalLines = Math.min(bufA.normal.lines.length, bufB.normal.lines.length)
   if (bufB.normal.lines.length > bufA.normal.lines.length) return "normal: more lines"
-  const lines = diffLines(reference.buffer.normal, replica.buffer.normal, normalLines, cols, "normal")
+  const lines = diffLines(reference.buffer.normal, replica.buffer.normal, normalLines, cols, "normal", true)
   if (lines !== undefined) return lines
   if (inAlt) {
-    const altState = diffBufferState(bufA.alt, bufB.alt, cols, "alternate")
+    const altState = diffBufferState(bufA.alt, bufB.alt, cols, a.rows, "alternate")
     if (altState !== undefined) return altState
-    return diffLines(reference.buffer.alternate, replica.buffer.alternate, a.rows, cols, "alternate")
+    return diffLines(reference.buffer.alternate, replica.buffer.alternate, a.rows, cols, "alternate", false)
   }
   return undefined
 }
