@@ -365,7 +365,6 @@ class KeyframesImpl implements Api.TerminalKeyframes {
 
   private tryKeyframe(offset: number): Effect.Effect<void> {
     return Effect.gen(this, function*() {
-      if (process.env.KF_DEBUG) console.log("attempt", offset, this.nextDue)
       this.lastAttempt = offset
       if (!this.trusted || offset < this.nextDue) return
       const serialized = Snapshot.serialize(Terminal, this.term, this.settings.scrollback)
@@ -380,7 +379,6 @@ class KeyframesImpl implements Api.TerminalKeyframes {
         const difference = Snapshot.diff(this.term, replica)
         replica.dispose()
         if (difference !== undefined) {
-          if (process.env.KF_DEBUG) console.log("verify", offset, difference)
           this.counters.rejected++
           // Expensive to retry at every rest: wait a little before the next attempt.
           this.nextDue = offset + Math.max(1024, Math.floor(this.settings.interval / 8))

@@ -287,10 +287,6 @@ const modes = (term: Terminal): string => {
  *
  * @internal
  */
-const dbg = (s: string): undefined => {
-  if (process.env.KF_DEBUG) console.log("reject", s)
-  return undefined
-}
 export const serialize = (
   TerminalClass: new(options: object) => Terminal,
   term: Terminal,
@@ -300,9 +296,9 @@ export const serialize = (
   const { cols, rows } = c
   const { active, alt, normal } = c._bufferService.buffers
   const inAlt = active === alt
-  if (active.x >= cols) return dbg("pending wrap")
+  if (active.x >= cols) return undefined
   const charsets = c._charsetService
-  if (charsets.charset !== charsets._charsets[charsets.glevel]) return dbg("charset")
+  if (charsets.charset !== charsets._charsets[charsets.glevel]) return undefined
   const flags: Array<string> = []
   for (let g = 0; g < 4; g++) {
     const flag = charsetFlag(TerminalClass, charsets._charsets[g])
@@ -319,7 +315,7 @@ export const serialize = (
     // DECSET 1049 saves the cursor of the normal screen (restored when the program leaves the
     // alternate screen): place it, with its pen and charset, where the program's 1049 saved it.
     const saved = savedCursor(TerminalClass, normal, cols, rows)
-    if (saved === undefined) return dbg("saved normal " + normal.savedX)
+    if (saved === undefined) return undefined
     out += cup(saved.row, saved.col) + saved.pen + saved.charset + `${CSI}?1049h`
     // 1049 erased the alternate screen with the saved pen's background: erase it with the default.
     out += `${CSI}0m${CSI}H${CSI}2J`
@@ -327,7 +323,7 @@ export const serialize = (
     out += tabStops(alt, cols) + scrollRegion(alt, rows)
     if (!isDefaultSaved(alt)) {
       const altSaved = savedCursor(TerminalClass, alt, cols, rows)
-      if (altSaved === undefined) return dbg("saved alt " + alt.savedX)
+      if (altSaved === undefined) return undefined
       out += cup(altSaved.row, altSaved.col) + altSaved.pen + altSaved.charset + "\x1b7"
     }
   } else if (!isDefaultSaved(normal)) {
@@ -340,7 +336,7 @@ export const serialize = (
   out += modes(term)
   const dec = c.coreService.decPrivateModes
   if (dec.origin) {
-    if (active.y < active.scrollTop || active.y > active.scrollBottom) return dbg("origin")
+    if (active.y < active.scrollTop || active.y > active.scrollBottom) return undefined
     out += cup(active.y - active.scrollTop, active.x)
   } else {
     out += cup(active.y, active.x)
