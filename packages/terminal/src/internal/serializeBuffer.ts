@@ -22,18 +22,23 @@
  *    same blank. Otherwise no escape sequence can, and it is written as a
  *    space with those attributes: it looks the same, but copies as a space
  *    and counts as text if a later resize rewraps the line.
- * 4. The line a scroll creates is erased with the pen's background from
- *    the first scroll on (the addon tracked it from one line later, so the
- *    first line below a full screen could get a background it did not have).
- * 5. A wrapped line after an entirely blank one: the addon moved the cursor
+ * 4. The background of the blanks of each line is tracked as xterm makes
+ *    it: default for the screen's own lines, and, for a line a scroll
+ *    creates, the pen that printed the scroll (the next row's first
+ *    character's for a natural wrap). The addon started one line late and
+ *    did not know the wrap's pen, so it forced every wrap between different
+ *    backgrounds with dashes, which (3) then could not always avoid.
+ * 5. Trailing rows of coloured blanks (a screen erased in a coloured pen)
+ *    are written; the addon left them out as empty.
+ * 6. A wrapped line after an entirely blank one: the addon moved the cursor
  *    by "0" columns, which moves one, and left a dash behind.
- * 6. A wrapped row that starts with a blank is continued by force (the
+ * 7. A wrapped row that starts with a blank is continued by force (the
  *    addon's condition let it through as a natural wrap, an operator
  *    precedence slip, and wrote the row shifted onto the line above).
- * 7. The dash printed to force a wrap is erased with the next line's
+ * 8. The dash printed to force a wrap is erased with the next line's
  *    background, not the current pen's.
- * 8. The scrollback starts at the beginning of a logical line (see below).
- * 9. It does not append the terminal's current pen (the snapshot sets it).
+ * 9. The scrollback starts at the beginning of a logical line (see below).
+ * 10. It does not append the terminal's current pen (the snapshot sets it).
  *
  * @internal
  */
@@ -185,20 +190,23 @@ class StringSerializer {
   private rowEnd(row: number, isLastRow: boolean): void {
     if (this.nullCellCount > 0 && !equalBg(this.cursorStyle, this.backgroundCell)) {
       this.currentRow += `\u001b[${this.nullCellCount}X`
+      // Coloured blanks are content too: a row of them is not trimmed as an empty trailing row (the addon
+      // dropped such rows at the end of a screen). The erase does not move the cursor.
+      this.lastContentCursorRow = this.lastCursorRow
+      this.lastContentCursorCol = this.lastCursorCol
     }
     let rowSeparator = ""
     if (!isLastRow) {
-      // The separator scrolls once the screen is full, and the new line is erased with the pen's
-      // background (BCE). The addon started this one row late (the first scroll is after row rows - 1).
-      if (row - this.firstRow >= this.terminal.rows - 1) {
-        this.buffer.getLine(this.cursorStyleRow)?.getCell(this.cursorStyleCol, this.backgroundCell)
-      }
+      // Once the screen is full, the separator scrolls, and the new line is erased with the background
+      // of the pen at that moment (BCE); before, the next line is one of the screen's, blank by default.
+      const scrolls = row - this.firstRow >= this.terminal.rows - 1
       const currentLine = this.buffer.getLine(row)!
       const nextLine = this.buffer.getLine(row + 1)!
       if (!nextLine.isWrapped) {
         rowSeparator = "\r\n"
         this.lastCursorRow = row + 1
         this.lastCursorCol = 0
+        this.nextBackground(scrolls, row, false)
       } else {
         rowSeparator = ""
         const thisRowLastChar = currentLine.getCell(currentLine.length - 1, this.thisRowLastChar) as Cell
@@ -213,21 +221,18 @@ class StringSerializer {
           nextRowFirstChar.getChars() !== "" &&
           (isNextRowFirstCharDoubleWidth ? this.nullCellCount <= 1 : this.nullCellCount <= 0)
         ) {
-          if (
-            (thisRowLastChar.getChars() || thisRowLastChar.getWidth() === 0) &&
-            equalBg(thisRowLastChar, nextRowFirstChar)
-          ) {
-            isValid = true
-          }
+          // (The addon also required equal backgrounds on both sides of the wrap, to keep its tracking of
+          // the erased background simple; `nextBackground` tracks the pen that prints the wrap instead.)
+          if (thisRowLastChar.getChars() || thisRowLastChar.getWidth() === 0) isValid = true
           if (
             isNextRowFirstCharDoubleWidth &&
-            (thisRowLastSecondChar.getChars() || thisRowLastSecondChar.getWidth() === 0) &&
-            equalBg(thisRowLastChar, nextRowFirstChar) &&
-            equalBg(thisRowLastSecondChar, nextRowFirstChar)
+            (thisRowLastSecondChar.getChars() || thisRowLastSecondChar.getWidth() === 0)
           ) {
             isValid = true
           }
         }
+        // A natural wrap scrolls when the next row's first character is printed, in its own pen.
+        this.nextBackground(scrolls, row, isValid)
         if (!isValid) {
           // Force the wrap: print enough characters to wrap, then erase them.
           rowSeparator = "-".repeat(this.nullCellCount + 1)
@@ -308,6 +313,21 @@ class StringSerializer {
     }
   }
 
+  /**
+   * The background of the blanks of the line after `row`, as it comes to be: one of the screen's (the
+   * default background), or made by the scroll of the separator, erased in the pen that printed it: the
+   * current pen, or the next row's first character's for a natural wrap.
+   */
+  private nextBackground(scrolls: boolean, row: number, naturalWrap: boolean): void {
+    if (!scrolls) {
+      this.backgroundCell = this.buffer.getNullCell() as Cell
+    } else if (naturalWrap) {
+      this.buffer.getLine(row + 1)?.getCell(0, this.backgroundCell)
+    } else {
+      this.buffer.getLine(this.cursorStyleRow)?.getCell(this.cursorStyleCol, this.backgroundCell)
+    }
+  }
+
   /** The blank at the end of `row` is left by a wide character that starts the next row, and `rowEnd` will print it there. */
   private wideWrapBlank(row: number, col: number): boolean {
     if (col !== this.terminal.cols - 1 || this.nullCellCount > 0) return false
@@ -318,8 +338,7 @@ class StringSerializer {
     const last = line.getCell(col, this.thisRowLastChar) as Cell | undefined
     const secondLast = line.getCell(col - 1, this.thisRowLastSecondChar) as Cell | undefined
     return first !== undefined && last !== undefined && secondLast !== undefined && first.getWidth() === 2 &&
-      first.getChars() !== "" && (secondLast.getChars() !== "" || secondLast.getWidth() === 0) &&
-      equalBg(last, first) && equalBg(secondLast, first)
+      first.getChars() !== "" && (secondLast.getChars() !== "" || secondLast.getWidth() === 0)
   }
 
   private finish(): string {
