@@ -83,6 +83,13 @@ const equalFlags = (a: Cell, b: Cell): boolean =>
 export const showsForeground = (cell: IBufferCell): boolean =>
   cell.isInverse() !== 0 || cell.isUnderline() !== 0 || cell.isStrikethrough() !== 0 || cell.isOverline() !== 0
 
+/** Whether a blank cell looks like a blank written in `pen`'s attributes (what a wrapping wide character leaves). */
+const blankLooksLike = (blank: Cell, pen: Cell): boolean => {
+  if (!equalBg(blank, pen)) return false
+  if (!showsForeground(pen)) return !showsForeground(blank)
+  return showsForeground(blank) && equalFg(blank, pen) && equalFlags(blank, pen)
+}
+
 const colorParams = (cell: Cell, fg: boolean): Array<number> => {
   const color = fg ? cell.getFgColor() : cell.getBgColor()
   const rgb = fg ? cell.isFgRGB() : cell.isBgRGB()
@@ -224,9 +231,12 @@ class StringSerializer {
           // (The addon also required equal backgrounds on both sides of the wrap, to keep its tracking of
           // the erased background simple; `nextBackground` tracks the pen that prints the wrap instead.)
           if (thisRowLastChar.getChars() || thisRowLastChar.getWidth() === 0) isValid = true
+          // A wide character that does not fit fills the last cell with its own pen: only right if the
+          // blank there looks like that (after a reflow it is a plain blank, whatever the pen).
           if (
             isNextRowFirstCharDoubleWidth &&
-            (thisRowLastSecondChar.getChars() || thisRowLastSecondChar.getWidth() === 0)
+            (thisRowLastSecondChar.getChars() || thisRowLastSecondChar.getWidth() === 0) &&
+            (this.nullCellCount === 0 || blankLooksLike(thisRowLastChar, nextRowFirstChar))
           ) {
             isValid = true
           }
@@ -338,7 +348,8 @@ class StringSerializer {
     const last = line.getCell(col, this.thisRowLastChar) as Cell | undefined
     const secondLast = line.getCell(col - 1, this.thisRowLastSecondChar) as Cell | undefined
     return first !== undefined && last !== undefined && secondLast !== undefined && first.getWidth() === 2 &&
-      first.getChars() !== "" && (secondLast.getChars() !== "" || secondLast.getWidth() === 0)
+      first.getChars() !== "" && (secondLast.getChars() !== "" || secondLast.getWidth() === 0) &&
+      blankLooksLike(last, first)
   }
 
   private finish(): string {
