@@ -215,24 +215,34 @@ const scrollRegion = (buffer: BufferInternals, rows: number): string =>
 
 const designate = (flag: string, g: number) => `\x1b${"()*+"[g]}${flag}`
 
-/** The saved cursor of a buffer as a position, a pen and a G0 charset; undefined if it cannot be written. */
+/**
+ * The saved cursor of a buffer: `place` puts the cursor there, then `pen` and `charset` set what DECSC
+ * (or DECSET 1049) saves with it. `undefined` if it cannot be written.
+ */
 const savedCursor = (
   TerminalClass: new(options: object) => Terminal,
   buffer: BufferInternals,
+  lines: IBuffer,
   cols: number,
   rows: number
-): { readonly row: number; readonly col: number; readonly pen: string; readonly charset: string } | undefined => {
-  if (buffer.savedX >= cols) return undefined
+): { readonly place: string; readonly pen: string; readonly charset: string } | undefined => {
   const flag = charsetFlag(TerminalClass, buffer.savedCharset)
   if (flag === undefined) return undefined
-  return {
-    // A cursor saved below the screen (the terminal shrank since) is saved at the bottom row: DECRC puts
-    // it there in both terminals (it restricts the cursor to the screen), until the terminal grows again.
-    row: Math.min(Math.max(buffer.savedY - buffer.ybase, 0), rows - 1),
-    col: buffer.savedX,
-    pen: sgr(buffer.savedCurAttrData, false),
-    charset: designate(flag, 0) + "\x0f"
+  // A cursor saved below the screen (the terminal shrank since) is saved at the bottom row: DECRC puts
+  // it there in both terminals (it restricts the cursor to the screen), until the terminal grows again.
+  const row = Math.min(Math.max(buffer.savedY - buffer.ybase, 0), rows - 1)
+  let place = cup(row, buffer.savedX)
+  if (buffer.savedX >= cols) {
+    // Saved while waiting to wrap past the last column: print the row's last character again, as it is,
+    // which leaves the cursor waiting there too. (Not possible when that cell is blank.)
+    const line = lines.getLine(lines.baseY + row)
+    const last = line?.getCell(cols - 1) as (IBufferCell & AttributeData) | undefined
+    if (line === undefined || last === undefined) return undefined
+    const cell = last.getWidth() === 0 ? line.getCell(cols - 2) as (IBufferCell & AttributeData) | undefined : last
+    if (cell === undefined || cell.getChars() === "") return undefined
+    place = cup(row, cols - cell.getWidth()) + sgr(cell, true) + cell.getChars()
   }
+  return { place, pen: sgr(buffer.savedCurAttrData, false), charset: designate(flag, 0) + "\x0f" }
 }
 
 const isDefaultSaved = (buffer: BufferInternals) =>
@@ -314,22 +324,23 @@ export const serialize = (
   if (inAlt) {
     // DECSET 1049 saves the cursor of the normal screen (restored when the program leaves the
     // alternate screen): place it, with its pen and charset, where the program's 1049 saved it.
-    const saved = savedCursor(TerminalClass, normal, cols, rows)
+    const saved = savedCursor(TerminalClass, normal, term.buffer.normal, cols, rows)
     if (saved === undefined) return undefined
-    out += cup(saved.row, saved.col) + saved.pen + saved.charset + `${CSI}?1049h`
-    // 1049 erased the alternate screen with the saved pen's background: erase it with the default.
-    out += `${CSI}0m${CSI}H${CSI}2J`
+    out += saved.place + saved.pen + saved.charset + `${CSI}?1049h`
+    // 1049 erased the alternate screen with the saved pen's background: erase it with the default, and
+    // print the alternate screen in the default character set.
+    out += `${CSI}0m${CSI}H${CSI}2J\x1b(B\x0f`
     out += serializeBuffer(term, term.buffer.alternate, undefined).text
     out += tabStops(alt, cols) + scrollRegion(alt, rows)
     if (!isDefaultSaved(alt)) {
-      const altSaved = savedCursor(TerminalClass, alt, cols, rows)
+      const altSaved = savedCursor(TerminalClass, alt, term.buffer.alternate, cols, rows)
       if (altSaved === undefined) return undefined
-      out += cup(altSaved.row, altSaved.col) + altSaved.pen + altSaved.charset + "\x1b7"
+      out += altSaved.place + altSaved.pen + altSaved.charset + "\x1b7"
     }
   } else if (!isDefaultSaved(normal)) {
-    const saved = savedCursor(TerminalClass, normal, cols, rows)
+    const saved = savedCursor(TerminalClass, normal, term.buffer.normal, cols, rows)
     if (saved === undefined) return undefined
-    out += cup(saved.row, saved.col) + saved.pen + saved.charset + "\x1b7"
+    out += saved.place + saved.pen + saved.charset + "\x1b7"
   }
   for (let g = 0; g < 4; g++) out += designate(flags[g], g)
   out += charsets.glevel === 0 ? "\x0f" : charsets.glevel === 1 ? "\x0e" : charsets.glevel === 2 ? "\x1bn" : "\x1bo"
