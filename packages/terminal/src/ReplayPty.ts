@@ -10,7 +10,7 @@
  * | `cols` / `rows`            | 1..2,048 / 1..1,024        | `InvalidPtySize` (resize), `PtySpawnError` (spawn)         |
  * | `maxInputBytes`            | 1,048,576 (1 MiB)          | input the process has not read yet; a write past it fails `PtyInputOverflow` |
  * | `maxPendingOutputBytes`    | 1,048,576 (1 MiB)          | output not yet consumed; the terminal is paused (the process blocks on its writes) until it is |
- * | `killGrace`                | 2 seconds                  | after SIGHUP, then SIGKILL; then as long again at most     |
+ * | `killGrace`                | 2 seconds                  | after SIGHUP, then SIGKILL; then `killGrace` + 1 s at most |
  * | `name` (`TERM`)            | `xterm-256color`           |                                                            |
  *
  * Linux and macOS (node-pty's prebuilt binaries for x64 and arm64); not Windows.
@@ -189,13 +189,16 @@ export interface Pty extends Pipeable {
    * blocks on its writes: nothing grows without bound.
    */
   readonly output: Stream.Stream<Uint8Array, PtyOutputTaken>
-  /** Waits for the process to exit. */
+  /**
+   * Waits for the process to exit. Resolves about 200 ms after the exit:
+   * node-pty gives the terminal that long to deliver the last output.
+   */
   readonly exit: Effect.Effect<PtyExit>
   /**
    * Ends the process: SIGHUP to its process group (the terminal hung up),
    * then SIGKILL if it has not exited after `killGrace`. Waits for the exit,
-   * at most `killGrace` after SIGKILL. Done automatically when the scope the
-   * PTY was spawned in closes.
+   * at most `killGrace` + 1 s after SIGKILL. Done automatically when the
+   * scope the PTY was spawned in closes.
    */
   readonly kill: Effect.Effect<PtyExit>
 }

@@ -47,6 +47,16 @@ const cases: ReadonlyArray<
     cols: 20,
     state: "\x1b(0\x1b[?1049h\x1b(Bqqq text",
     after: "\x1b[?1049lqq"
+  },
+  {
+    name: "a wide character's blank on a line whose continuation was erased",
+    cols: 10,
+    state: "\x1b[7mabcdefghi\x1b[41m漢\x1b[0m\r\x1b[2Kfresh\r\n"
+  },
+  {
+    name: "the underline flag without a style, as DECRC leaves it",
+    cols: 20,
+    state: "\x1b[4m\x1b7\x1b[0m\x1b8x y\x1b[0m"
   }
 ]
 

@@ -14,14 +14,16 @@
  *    differently in bold (bright).
  * 2. Underline styles (`4:3` curly, …) and underline colours (`58;…`) are
  *    written; the addon wrote every underline as a plain one.
- * 3. A blank cell whose foreground attributes show (inverse, underline,
- *    strikethrough, overline): the addon wrote it as a default blank. xterm
- *    makes such a cell only when a wide character does not fit at the end
- *    of a line (the last cell is left blank in the current pen); when the
- *    next row still starts with that character, printing it again makes the
- *    same blank. Otherwise no escape sequence can, and it is written as a
- *    space with those attributes: it looks the same, but copies as a space
- *    and counts as text if a later resize rewraps the line.
+ * 3. The blank a wide character leaves at the end of a line when it does
+ *    not fit (xterm fills it with the pen at that moment; after a reflow it
+ *    is a plain blank) is made the same way: the character that starts the
+ *    next row is printed in the blank's attributes, then again in its own.
+ *    The addon wrote the blank as a default one. A blank whose foreground
+ *    attributes show (inverse, underline, strikethrough, overline) anywhere
+ *    else (moved by a character deletion, say) cannot be made by any escape
+ *    sequence and is written as a space with those attributes: it looks the
+ *    same, but copies as a space and counts as text if a later resize
+ *    rewraps the line.
  * 4. The background of the blanks of each line is tracked as xterm makes
  *    it: default for the screen's own lines, and, for a line a scroll
  *    creates, the pen that printed the scroll (the next row's first
@@ -38,7 +40,9 @@
  * 8. The dash printed to force a wrap is erased with the next line's
  *    background, not the current pen's.
  * 9. The scrollback starts at the beginning of a logical line (see below).
- * 10. It does not append the terminal's current pen (the snapshot sets it).
+ * 10. A pen with the underline flag but no underline style (what DECRC
+ *     leaves after the extended attributes were reset) is made by DECRC too.
+ * 11. It does not append the terminal's current pen (the snapshot sets it).
  *
  * @internal
  */
@@ -69,8 +73,21 @@ const underlineColor = (cell: Cell): string =>
     ? `${cell.isUnderlineColorRGB() ? "rgb" : "p"}${cell.getUnderlineColor()}`
     : ""
 
+const FG_UNDERLINE = 0x10000000
+
+/** The underline flag as stored (`isUnderline` also answers for an underline style in the extended attributes). */
+const rawUnderline = (cell: Cell): number => (cell as unknown as { readonly fg: number }).fg & FG_UNDERLINE
+
+/**
+ * The flag set but the style "none": what a pen becomes when DECRC restores an underlined pen's colours
+ * and flags over extended attributes reset since (xterm restores only those two words). Only DECRC makes it.
+ */
+const hiddenUnderline = (cell: Cell): boolean =>
+  rawUnderline(cell) !== 0 && cell.hasExtendedAttrs() !== 0 && cell.getUnderlineStyle() === 0
+
 const equalFlags = (a: Cell, b: Cell): boolean =>
   a.isInverse() === b.isInverse() && a.isBold() === b.isBold() && underlineStyle(a) === underlineStyle(b) &&
+  rawUnderline(a) === rawUnderline(b) &&
   a.isOverline() === b.isOverline() && a.isBlink() === b.isBlink() && a.isInvisible() === b.isInvisible() &&
   a.isItalic() === b.isItalic() && a.isDim() === b.isDim() && a.isStrikethrough() === b.isStrikethrough() &&
   underlineColor(a) === underlineColor(b)
@@ -88,6 +105,23 @@ const blankLooksLike = (blank: Cell, pen: Cell): boolean => {
   if (!equalBg(blank, pen)) return false
   if (!showsForeground(pen)) return !showsForeground(blank)
   return showsForeground(blank) && equalFg(blank, pen) && equalFlags(blank, pen)
+}
+
+/** `CSI 0 ; … m` for all of a cell's colours and flags, with a plain underline if its flag is set. */
+const fullSgr = (cell: Cell): string => {
+  const params: Array<number> = [0]
+  if (!cell.isFgDefault()) params.push(...colorParams(cell, true))
+  if (!cell.isBgDefault()) params.push(...colorParams(cell, false))
+  if (cell.isBold()) params.push(1)
+  if (cell.isDim()) params.push(2)
+  if (cell.isItalic()) params.push(3)
+  if (rawUnderline(cell)) params.push(4)
+  if (cell.isBlink()) params.push(5)
+  if (cell.isInverse()) params.push(7)
+  if (cell.isInvisible()) params.push(8)
+  if (cell.isStrikethrough()) params.push(9)
+  if (cell.isOverline()) params.push(53)
+  return `\u001b[${params.join(";")}m`
 }
 
 const colorParams = (cell: Cell, fg: boolean): Array<number> => {
@@ -125,7 +159,9 @@ const diffStyle = (cell: Cell, oldCell: Cell): Array<number | string> => {
       if (cell.isDim()) sgr.push(2)
     }
     const style = underlineStyle(cell)
-    if (style !== underlineStyle(oldCell)) sgr.push(style === 0 ? 24 : style === 1 ? 4 : `4:${style}`)
+    if (style !== underlineStyle(oldCell) || rawUnderline(cell) !== rawUnderline(oldCell)) {
+      sgr.push(style === 0 ? 24 : style === 1 ? 4 : `4:${style}`)
+    }
     if (cell.isOverline() !== oldCell.isOverline()) sgr.push(cell.isOverline() ? 53 : 55)
     if (cell.isBlink() !== oldCell.isBlink()) sgr.push(cell.isBlink() ? 5 : 25)
     if (cell.isInvisible() !== oldCell.isInvisible()) sgr.push(cell.isInvisible() ? 8 : 28)
@@ -170,7 +206,12 @@ class StringSerializer {
     this.nextRowFirstChar = buffer.getNullCell() as Cell
   }
 
+  private endRow = 0
+  /** The next row begins where the cursor waits to wrap (a natural wrap), not at its first column. */
+  private wrapsIntoRow = false
+
   serialize(startRow: number, endRow: number): string {
+    this.endRow = endRow
     const cell1 = this.buffer.getNullCell() as Cell
     const cell2 = this.buffer.getNullCell() as Cell
     let oldCell = cell1
@@ -210,10 +251,21 @@ class StringSerializer {
       const currentLine = this.buffer.getLine(row)!
       const nextLine = this.buffer.getLine(row + 1)!
       if (!nextLine.isWrapped) {
-        rowSeparator = "\r\n"
+        const last = currentLine.getCell(currentLine.length - 1, this.thisRowLastChar) as Cell
+        if (this.nullCellCount === 1 && last.getChars() === "" && showsForeground(last)) {
+          // A blank a wide character left, on a line whose continuation was rewritten since: make it the
+          // same way (print a wide character in its attributes; it wraps onto the next row), then erase
+          // that row as the line feed would have left it (EL at column 0 also clears its wrapped flag).
+          const background = scrolls ? this.cursorStyle : (this.buffer.getNullCell() as Cell)
+          rowSeparator = StringSerializer.sgrTo(last, this.cursorStyle) + "\u6f22\r" +
+            StringSerializer.sgrTo(background, last) + "\u001b[K" + StringSerializer.sgrTo(this.cursorStyle, background)
+          this.nextBackground(scrolls, row, "pen")
+        } else {
+          rowSeparator = "\r\n"
+          this.nextBackground(scrolls, row, "pen")
+        }
         this.lastCursorRow = row + 1
         this.lastCursorCol = 0
-        this.nextBackground(scrolls, row, false)
       } else {
         rowSeparator = ""
         const thisRowLastChar = currentLine.getCell(currentLine.length - 1, this.thisRowLastChar) as Cell
@@ -231,18 +283,29 @@ class StringSerializer {
           // (The addon also required equal backgrounds on both sides of the wrap, to keep its tracking of
           // the erased background simple; `nextBackground` tracks the pen that prints the wrap instead.)
           if (thisRowLastChar.getChars() || thisRowLastChar.getWidth() === 0) isValid = true
-          // A wide character that does not fit fills the last cell with its own pen: only right if the
-          // blank there looks like that (after a reflow it is a plain blank, whatever the pen).
           if (
             isNextRowFirstCharDoubleWidth &&
-            (thisRowLastSecondChar.getChars() || thisRowLastSecondChar.getWidth() === 0) &&
-            (this.nullCellCount === 0 || blankLooksLike(thisRowLastChar, nextRowFirstChar))
+            (thisRowLastSecondChar.getChars() || thisRowLastSecondChar.getWidth() === 0)
           ) {
             isValid = true
           }
         }
-        // A natural wrap scrolls when the next row's first character is printed, in its own pen.
-        this.nextBackground(scrolls, row, isValid)
+        if (isValid && this.nullCellCount === 1 && !blankLooksLike(thisRowLastChar, nextRowFirstChar)) {
+          // The wide character that does not fit fills the last cell with the pen that prints it: print it
+          // in the blank's attributes (a reflow can leave a plain blank there, whatever the character's
+          // pen), go back, and print it again in its own.
+          const toBlank = diffStyle(thisRowLastChar, this.cursorStyle)
+          rowSeparator = (toBlank.length > 0 ? `\u001b[${toBlank.join(";")}m` : "") + nextRowFirstChar.getChars() + "\r"
+          currentLine.getCell(currentLine.length - 1, this.cursorStyle)
+          this.cursorStyleRow = row
+          this.cursorStyleCol = currentLine.length - 1
+          this.lastCursorRow = row + 1
+          this.lastCursorCol = 0
+          this.nextBackground(scrolls, row, "blank")
+        } else {
+          // A natural wrap scrolls when the next row's first character is printed, in its own pen.
+          this.nextBackground(scrolls, row, isValid ? "wrap" : "pen")
+        }
         if (!isValid) {
           // Force the wrap: print enough characters to wrap, then erase them.
           rowSeparator = "-".repeat(this.nullCellCount + 1)
@@ -274,6 +337,7 @@ class StringSerializer {
         }
       }
     }
+    this.wrapsIntoRow = !isLastRow && rowSeparator === ""
     this.allRows[this.rowIndex] = this.currentRow
     this.allRowSeparators[this.rowIndex++] = rowSeparator
     this.currentRow = ""
@@ -297,7 +361,14 @@ class StringSerializer {
       }
       this.lastContentCursorRow = this.lastCursorRow = row
       this.lastContentCursorCol = this.lastCursorCol = col
-      this.currentRow += `\u001b[${sgr.join(";")}m`
+      if (hiddenUnderline(cell) && !(col === 0 && this.wrapsIntoRow)) {
+        // Made the way xterm made it: an underlined pen saved, reset, restored (DECRC restores the
+        // colours and flags, not the extended attributes). Not while the cursor waits to wrap, which
+        // DECRC would undo; saved cursors are written after the cells.
+        this.currentRow += fullSgr(cell) + "\u001b7\u001b[0m\u001b8"
+      } else {
+        this.currentRow += `\u001b[${sgr.join(";")}m`
+      }
       const line = this.buffer.getLine(row)
       if (line !== undefined) {
         line.getCell(col, this.cursorStyle)
@@ -328,28 +399,39 @@ class StringSerializer {
    * default background), or made by the scroll of the separator, erased in the pen that printed it: the
    * current pen, or the next row's first character's for a natural wrap.
    */
-  private nextBackground(scrolls: boolean, row: number, naturalWrap: boolean): void {
+  private nextBackground(scrolls: boolean, row: number, by: "pen" | "wrap" | "blank"): void {
     if (!scrolls) {
       this.backgroundCell = this.buffer.getNullCell() as Cell
-    } else if (naturalWrap) {
+    } else if (by === "wrap") {
       this.buffer.getLine(row + 1)?.getCell(0, this.backgroundCell)
+    } else if (by === "blank") {
+      this.buffer.getLine(row)?.getCell(this.terminal.cols - 1, this.backgroundCell)
     } else {
       this.buffer.getLine(this.cursorStyleRow)?.getCell(this.cursorStyleCol, this.backgroundCell)
     }
   }
 
-  /** The blank at the end of `row` is left by a wide character that starts the next row, and `rowEnd` will print it there. */
+  /**
+   * The blank with visible foreground attributes at the end of `row` can be made as xterm made it: by a
+   * wide character that does not fit (see `rowEnd`). Needs the cursor to reach the last column by
+   * printing the cell before it, and a next row to print that character on.
+   */
   private wideWrapBlank(row: number, col: number): boolean {
-    if (col !== this.terminal.cols - 1 || this.nullCellCount > 0) return false
+    if (col !== this.terminal.cols - 1 || this.nullCellCount > 0 || row >= this.endRow) return false
     const line = this.buffer.getLine(row)
     const next = this.buffer.getLine(row + 1)
-    if (line === undefined || next === undefined || !next.isWrapped) return false
-    const first = next.getCell(0, this.nextRowFirstChar) as Cell | undefined
-    const last = line.getCell(col, this.thisRowLastChar) as Cell | undefined
+    if (line === undefined || next === undefined) return false
     const secondLast = line.getCell(col - 1, this.thisRowLastSecondChar) as Cell | undefined
-    return first !== undefined && last !== undefined && secondLast !== undefined && first.getWidth() === 2 &&
-      first.getChars() !== "" && (secondLast.getChars() !== "" || secondLast.getWidth() === 0) &&
-      blankLooksLike(last, first)
+    if (secondLast === undefined || (secondLast.getChars() === "" && secondLast.getWidth() !== 0)) return false
+    if (!next.isWrapped) return true
+    const first = next.getCell(0, this.nextRowFirstChar) as Cell | undefined
+    return first !== undefined && first.getWidth() === 2 && first.getChars() !== ""
+  }
+
+  /** `CSI … m` from one pen to another ("" when they are the same). */
+  private static sgrTo(to: Cell, from: Cell): string {
+    const params = diffStyle(to, from)
+    return params.length > 0 ? `\u001b[${params.join(";")}m` : ""
   }
 
   private finish(): string {

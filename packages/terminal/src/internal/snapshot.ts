@@ -245,10 +245,6 @@ const savedCursor = (
   return { place, pen: sgr(buffer.savedCurAttrData, false), charset: designate(flag, 0) + "\x0f" }
 }
 
-const isDefaultSaved = (buffer: BufferInternals) =>
-  buffer.savedX === 0 && buffer.savedY - buffer.ybase <= 0 && buffer.savedCurAttrData.fg === 0 &&
-  buffer.savedCurAttrData.bg === 0 && buffer.savedCharset === undefined
-
 const modes = (term: Terminal): string => {
   const c = core(term)
   const dec = c.coreService.decPrivateModes
@@ -292,8 +288,9 @@ const modes = (term: Terminal): string => {
 /**
  * The snapshot of `term` with at most `scrollback` lines of scrollback, or
  * `undefined` when its state cannot be written (the cursor waits to wrap
- * past the last column, a saved cursor does, a character set is not one
- * xterm can designate, or the active character set is not the designated one).
+ * past the last column, a saved cursor does over a blank, a character set
+ * is not one xterm can designate, the active character set is not the
+ * designated one, or the pen has the underline flag without a style).
  *
  * @internal
  */
@@ -309,6 +306,10 @@ export const serialize = (
   if (active.x >= cols) return undefined
   const charsets = c._charsetService
   if (charsets.charset !== charsets._charsets[charsets.glevel]) return undefined
+  // The pen DECRC leaves when it restores an underlined pen over reset extended attributes (the underline
+  // flag without a style): only DECRC makes it, which would take the saved cursor. Wait for the next SGR.
+  const pen = c._inputHandler._curAttrData
+  if ((pen.fg & 0x10000000) !== 0 && pen.hasExtendedAttrs() !== 0 && pen.extended.underlineStyle === 0) return undefined
   const flags: Array<string> = []
   for (let g = 0; g < 4; g++) {
     const flag = charsetFlag(TerminalClass, charsets._charsets[g])
@@ -332,12 +333,11 @@ export const serialize = (
     out += `${CSI}0m${CSI}H${CSI}2J\x1b(B\x0f`
     out += serializeBuffer(term, term.buffer.alternate, undefined).text
     out += tabStops(alt, cols) + scrollRegion(alt, rows)
-    if (!isDefaultSaved(alt)) {
-      const altSaved = savedCursor(TerminalClass, alt, term.buffer.alternate, cols, rows)
-      if (altSaved === undefined) return undefined
-      out += altSaved.place + altSaved.pen + altSaved.charset + "\x1b7"
-    }
-  } else if (!isDefaultSaved(normal)) {
+    // Always written: the cells may have used DECSC themselves (see serializeBuffer).
+    const altSaved = savedCursor(TerminalClass, alt, term.buffer.alternate, cols, rows)
+    if (altSaved === undefined) return undefined
+    out += altSaved.place + altSaved.pen + altSaved.charset + "\x1b7"
+  } else {
     const saved = savedCursor(TerminalClass, normal, term.buffer.normal, cols, rows)
     if (saved === undefined) return undefined
     out += saved.place + saved.pen + saved.charset + "\x1b7"
