@@ -186,7 +186,8 @@ export interface Pty extends Pipeable {
    * read. One consumer at a time (a second fails `PtyOutputTaken`); a
    * consumer that stops leaves the rest to the next one. While more than
    * `maxPendingOutputBytes` wait, the terminal is not read, so the process
-   * blocks on its writes: nothing grows without bound.
+   * blocks on its writes: at most that bound plus one read wait (plus, at
+   * the exit, what the kernel still held, about 64 KiB at most).
    */
   readonly output: Stream.Stream<Uint8Array, PtyOutputTaken>
   /**

@@ -137,6 +137,6 @@ describe("TerminalKeyframes", () => {
         assert.strictEqual((yield* keyframes.stats).gaps, 0)
         reference.dispose()
       }).pipe(Effect.scoped),
-    { fastCheck: { numRuns: 80, endOnFailure: true }, timeout: 600_000 }
+    { fastCheck: { numRuns: 40, endOnFailure: true }, timeout: 300_000 }
   )
 })

@@ -132,9 +132,14 @@ class KeyframesImpl implements Api.TerminalKeyframes {
   private sizes: Array<SizeRecord> = []
   private sizeSeq = 0
   private initialSize: Api.Size
+  /** Processing a chunk of frames (writes may also be in flight after it). */
   private busy = false
+  /** Bytes before this offset were parsed by xterm (its write callback ran). */
+  private parsed = 0
   private stopped = false
-  private readonly waiters = new Set<{ readonly offset: number; readonly wake: () => void }>()
+  private readonly waiters = new Set<
+    { readonly offset: number; readonly wake: () => void; readonly parsed?: boolean }
+  >()
   private counters = { taken: 0, rejected: 0, gaps: 0, resets: 0, dropped: 0 }
   private lastWrite: Promise<void> | undefined = undefined
   /** The offset of the last keyframe attempt, not to try twice at the same place. */
@@ -162,14 +167,29 @@ class KeyframesImpl implements Api.TerminalKeyframes {
 
   // --- positions and waiters ---
 
-  /** Bytes consumed: parsed by xterm, or held as the start of an incomplete UTF-8 sequence. */
+  /**
+   * Bytes consumed: parsed by xterm, and the start of an incomplete UTF-8 sequence held back once
+   * everything handed is parsed.
+   */
   private get position(): number {
-    return this.handed + (this.carry?.length ?? 0)
+    return this.parsed === this.handed ? this.handed + (this.carry?.length ?? 0) : this.parsed
+  }
+
+  /** Waits until xterm has parsed the bytes before `offset` (or the engine stopped). */
+  private awaitParsed(offset: number): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      if (this.stopped || this.parsed >= offset) return resume(Effect.void)
+      const waiter = { offset, wake: () => resume(Effect.void), parsed: true }
+      this.waiters.add(waiter)
+      return Effect.sync(() => {
+        this.waiters.delete(waiter)
+      })
+    })
   }
 
   private wakeAll(): void {
     for (const waiter of this.waiters) {
-      if (this.stopped || this.position >= waiter.offset) {
+      if (this.stopped || (waiter.parsed === true ? this.parsed : this.position) >= waiter.offset) {
         this.waiters.delete(waiter)
         waiter.wake()
       }
@@ -247,7 +267,7 @@ class KeyframesImpl implements Api.TerminalKeyframes {
         if (!isValidSize(cols, rows)) return Effect.fail(invalidSize(cols, rows))
         // `total` was read in the step before: if the engine already consumed bytes past it, the change
         // applies where the engine is (the offset recorded is the one followers use too).
-        const offset = Math.max(total, this.position)
+        const offset = Math.max(total, this.handed + (this.carry?.length ?? 0))
         const change: SizeRecord = { offset, cols, rows, applied: false, seq: ++this.sizeSeq }
         this.sizes.push(change)
         if (this.sizes.length > this.settings.maxSizeChanges) {
@@ -257,7 +277,9 @@ class KeyframesImpl implements Api.TerminalKeyframes {
           if (!dropped.applied) this.distrust()
         }
         // Idle and caught up: nothing before `total` is still to be parsed, so the change applies now.
-        if (!this.busy && !this.stopped && this.position >= offset) this.applySizes(offset)
+        if (!this.busy && !this.stopped && this.parsed === this.handed && this.position >= offset) {
+          this.applySizes(offset)
+        }
         return Effect.void
       }))
 
@@ -271,11 +293,24 @@ class KeyframesImpl implements Api.TerminalKeyframes {
 
   // --- feeding xterm ---
 
-  /** Hands bytes to xterm (never more than MAX_WRITE at once); `lastWrite` settles when all are parsed. */
-  private write(bytes: Uint8Array): void {
+  /**
+   * Hands the bytes that end at absolute offset `end` to xterm (never more than MAX_WRITE at once);
+   * `lastWrite` settles when all are parsed. Writes are pipelined: xterm parses while the engine reads on.
+   */
+  private write(bytes: Uint8Array, end: number): void {
     for (let i = 0; i < bytes.length; i += MAX_WRITE) {
-      const piece = bytes.subarray(i, Math.min(i + MAX_WRITE, bytes.length))
-      this.lastWrite = new Promise<void>((resolve) => this.term.write(piece, resolve))
+      const stop = Math.min(i + MAX_WRITE, bytes.length)
+      const piece = bytes.subarray(i, stop)
+      const pieceEnd = end - bytes.length + stop
+      this.lastWrite = new Promise<void>((resolve) =>
+        this.term.write(piece, () => {
+          this.parsed = pieceEnd
+          // Everything handed is parsed and no chunk is being fed: size changes recorded meanwhile apply now.
+          if (!this.busy && this.parsed === this.handed) this.applySizes(this.position)
+          this.wakeAll()
+          resolve()
+        })
+      )
     }
   }
 
@@ -301,8 +336,8 @@ class KeyframesImpl implements Api.TerminalKeyframes {
         piece = concat(this.carry, piece)
         this.carry = undefined
       }
-      this.write(piece)
       this.handed = offset + end
+      this.write(piece, this.handed)
     }
     if (end < to) {
       const tail = bytes.slice(end, to)
@@ -429,6 +464,7 @@ class KeyframesImpl implements Api.TerminalKeyframes {
       this.scanner.reset()
       this.carry = undefined
       this.handed = oldest
+      this.parsed = oldest
       this.term.reset()
       this.applySizes(oldest)
       const size = this.sizeAt(oldest)
@@ -446,19 +482,23 @@ class KeyframesImpl implements Api.TerminalKeyframes {
             if (frame._tag === "Gap") {
               yield* this.gap(frame.oldest)
             } else {
-              const expected = this.position
+              // Frames are contiguous: the next starts where the bytes handed (and held back) end.
+              const expected = this.handed + (this.carry?.length ?? 0)
               if (frame.offset !== expected) yield* this.gap(frame.offset)
               yield* this.feed(frame.bytes, frame.offset)
             }
           }
-          yield* this.idle
+          // Bound what xterm has not parsed yet to one chunk more than this one, without letting it run dry.
+          const limit = this.handed - this.settings.maxChunkBytes
+          if (this.parsed < limit) yield* this.awaitParsed(limit)
           this.busy = false
-          // Size changes recorded while this chunk was parsed, at the position reached.
-          this.applySizes(this.position)
+          if (this.parsed === this.handed) this.applySizes(this.position)
           this.wakeAll()
         })
       ),
       Effect.catchAll(() => Effect.void),
+      // The buffer ended: let xterm finish what it was handed.
+      Effect.zipRight(Effect.suspend(() => this.idle)),
       Effect.ensuring(Effect.sync(() => {
         this.stopped = true
         this.wakeAll()
