@@ -10,7 +10,7 @@
  * | `cols` / `rows`            | 1..2,048 / 1..1,024        | `InvalidPtySize` (resize), `PtySpawnError` (spawn)         |
  * | `maxInputBytes`            | 1,048,576 (1 MiB)          | input the process has not read yet; a write past it fails `PtyInputOverflow` |
  * | `maxPendingOutputBytes`    | 1,048,576 (1 MiB)          | output not yet consumed; the terminal is paused (the process blocks on its writes) until it is |
- * | `killGrace`                | 2 seconds                  | after SIGHUP, then SIGKILL; then as long again at most     |
+ * | `killGrace`                | 2 seconds                  | after SIGHUP, then SIGKILL; then `killGrace` + 1 s at most |
  * | `name` (`TERM`)            | `xterm-256color`           |                                                            |
  *
  * Linux and macOS (node-pty's prebuilt binaries for x64 and arm64); not Windows.
