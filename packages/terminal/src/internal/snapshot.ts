@@ -436,7 +436,17 @@ const identicalData = (a: unknown, b: unknown, cols: number): boolean => {
   const da = la?._data
   const db = lb?._data
   if (da === undefined || db === undefined || da.length < cols * 3 || db.length < cols * 3) return false
-  for (let i = 0; i < cols * 3; i++) if (da[i] !== db[i]) return false
+  // Per cell: the content word, then the foreground and background words, compared as xterm uses them
+  // (a palette colour may keep stale bits of an earlier RGB colour).
+  for (let i = 0; i < cols * 3; i += 3) {
+    if (da[i] !== db[i]) return false
+    const fa = da[i + 1]
+    const fb = db[i + 1]
+    if (fa !== fb && (colorValue(fa) !== colorValue(fb) || (fa & FLAG_MASK) !== (fb & FLAG_MASK))) return false
+    const ba = da[i + 2]
+    const bb = db[i + 2]
+    if (ba !== bb && (colorValue(ba) !== colorValue(bb) || (ba & FLAG_MASK) !== (bb & FLAG_MASK))) return false
+  }
   const ca = la!._combined ?? {}
   const cb = lb!._combined ?? {}
   for (const key in ca) if (Number(key) < cols && ca[key] !== cb[key]) return false
