@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine: pnpm (pinned), the
 # workspace's dependencies from the lockfile, Debian's chromium for the
-# demo's real-browser test and Debian's redis-server for @scrollback/redis's
-# tests. Safe to run again.
+# demo's real-browser test, Debian's redis-server for @scrollback/redis's
+# tests, and less and procps (top) for @scrollback/terminal's PTY tests.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ missing=""
 # The tests start their own redis-server processes (a free port, a temporary
 # directory each); the package's system service is never what they use.
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+# The terminal package's tests run less and top in a pseudo-terminal.
+command -v less >/dev/null 2>&1 || missing="$missing less"
+command -v top >/dev/null 2>&1 || missing="$missing procps"
 if [ -n "$missing" ]; then
   $sudo apt-get update
   # policy-rc.d keeps the package's init script from starting a system-wide
