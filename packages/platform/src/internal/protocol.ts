@@ -16,7 +16,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as HttpError from "../ReplayHttpError.js"
 import type * as Api from "../ReplayProtocol.js"
-import { base64Length, encodeComment, writeBase64 } from "./sse.js"
+import { allocateFilled, assertFilled, base64Length, encodeComment, writeBase64 } from "./sse.js"
 
 // --- positions ---------------------------------------------------------------
 
@@ -264,8 +264,8 @@ const sseDataHeadLength = (epoch: string, next: number): number => 4 + epoch.len
 
 /** @internal */
 export const sseData = (epoch: string, next: number, views: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
-  const out = new Uint8Array(sseDataHeadLength(epoch, next) + base64Length(length) + 2)
-  writeSseData(epoch, next, views, out, 0)
+  const out = allocateFilled(sseDataHeadLength(epoch, next) + base64Length(length) + 2)
+  assertFilled(out, writeSseData(epoch, next, views, out, 0))
   return out
 }
 
@@ -277,7 +277,7 @@ export const sseDataEvents = (epoch: string, step: ReplayCursor.Data): Uint8Arra
     const length = Math.min(MAX_EVENT_BYTES, step.next - start)
     size += sseDataHeadLength(epoch, start + length) + base64Length(length) + 2
   }
-  const out = new Uint8Array(size)
+  const out = allocateFilled(size)
   let pos = 0
   let views: Array<Uint8Array> = []
   let length = 0
@@ -297,7 +297,8 @@ export const sseDataEvents = (epoch: string, step: ReplayCursor.Data): Uint8Arra
       }
     }
   }
-  if (length > 0) writeSseData(epoch, next, views, out, pos)
+  if (length > 0) pos = writeSseData(epoch, next, views, out, pos)
+  assertFilled(out, pos)
   return out
 }
 
@@ -328,8 +329,8 @@ export const ssePing: Uint8Array = encodeComment("ping")
 
 /** @internal */
 export const wsFrame = (offset: number, views: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
-  const out = new Uint8Array(8 + length)
-  const view = new DataView(out.buffer)
+  const out = allocateFilled(8 + length)
+  const view = new DataView(out.buffer, out.byteOffset, 8)
   view.setUint32(0, Math.floor(offset / 0x1_0000_0000))
   view.setUint32(4, offset >>> 0)
   let pos = 8
@@ -337,6 +338,7 @@ export const wsFrame = (offset: number, views: ReadonlyArray<Uint8Array>, length
     out.set(bytes, pos)
     pos += bytes.length
   }
+  assertFilled(out, pos)
   return out
 }
 
