@@ -212,3 +212,30 @@ export const layerRegistryConfig: (
   RedisRegistry | ReplayRegistry.ReplayRegistry,
   InvalidRegistryOptions | InvalidStoreOptions | StorageUnavailable | ConfigError.ConfigError
 > = internal.layerRegistryConfig
+
+/**
+ * Runs `effect` so that the writer leases it takes (`acquireWriter`,
+ * `withWriter`, `ReplaySink.write`…) on this registry's buffers are taken
+ * over from a live holder instead of failing `WriterBusy`: how a restarted
+ * producer takes its buffer back without waiting for the old lease to lapse
+ * (which would end the buffer, "producer lost"). The lease gets a new fence:
+ * the old holder's writes and ends then fail `LeaseLost { reason: "fenced" }`
+ * and change nothing, on every instance.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RedisRegistry } from "@scrollback/redis"
+ *
+ * const restarted = Effect.gen(function*() {
+ *   const registry = yield* RedisRegistry.RedisRegistry
+ *   const buffer = yield* registry.get("session-7")
+ *   const writer = yield* RedisRegistry.takeover(buffer.acquireWriter())
+ *   yield* writer.write(new TextEncoder().encode("back\r\n"))
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const takeover: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = internal.takeover

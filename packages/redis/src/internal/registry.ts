@@ -28,6 +28,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
@@ -47,6 +48,13 @@ export const tag: Context.Tag<Api.RedisRegistry, Api.RedisRegistry> = Context.Ge
 )
 
 const NO_TAGS: ReadonlyArray<never> = []
+
+/** Whether `acquireWriter` takes the lease over from a live holder (see `RedisRegistry.takeover`). @internal */
+export const takeoverRef: FiberRef.FiberRef<boolean> = FiberRef.unsafeMake(false)
+
+/** @internal */
+export const takeover = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locally(effect, takeoverRef, true)
 
 type EndExit = Exit.Exit<void, ProducerFailed>
 
@@ -317,18 +325,22 @@ class RedisRegistryImpl implements Api.RedisRegistry {
         replica!.unsafeApplyEnd(own ?? exit)
       }
       const engine: ReplayReplica.ReplicaEngine = {
-        writeAll: (chunks, lease) => {
-          let length = 0
-          for (const c of chunks) length += c.length
-          return handle.writeAll(chunks, lease as log.LeaseToken | undefined).pipe(
-            Effect.flatMap((appended) => catchUp(appended.offset + length)),
-            Effect.catchTags({
-              LogLost: (error) => onLogLost<void>(error),
-              // Ended elsewhere: show the end here too before answering, so the next step sees it.
-              BufferClosed: (error) => Effect.zipRight(refresh, Effect.fail(error))
-            })
-          ) as Effect.Effect<void, BufferClosed | OffsetOverflow | WriterBusy | LeaseLost | StorageUnavailable>
-        },
+        writeAll: (chunks, lease) =>
+          Effect.suspend(() => {
+            let length = 0
+            for (const c of chunks) length += c.length
+            // An end applied here is final (Redis recorded it, or the log was lost): refused without asking Redis.
+            const ended = Option.isSome(Effect.runSync(replica!.buffer.ended))
+            if (ended) return Effect.fail(new BufferClosed({ total }))
+            return handle.writeAll(chunks, lease as log.LeaseToken | undefined).pipe(
+              Effect.flatMap((appended) => catchUp(appended.offset + length)),
+              Effect.catchTags({
+                LogLost: (error) => onLogLost<void>(error),
+                // Ended elsewhere: show the end here too before answering, so the next step sees it.
+                BufferClosed: (error) => Effect.zipRight(refresh, Effect.fail(error))
+              })
+            ) as Effect.Effect<void, BufferClosed | OffsetOverflow | WriterBusy | LeaseLost | StorageUnavailable>
+          }),
         end: (exit: EndExit, lease) =>
           Effect.suspend(() => {
             ownEnds.push(exit)
@@ -343,11 +355,12 @@ class RedisRegistryImpl implements Api.RedisRegistry {
           Effect.gen(function*() {
             const scope = yield* Effect.scope
             const child = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+            const takingOver = yield* FiberRef.get(takeoverRef)
             return yield* Effect.zipRight(
               // Producers on this instance queue here (first come, first served); the lease in Redis is taken
-              // once this instance's turn comes.
-              holdLocal(local, options.wait === true, handle.epoch),
-              handle.acquireWriter({ wait: options.wait === true })
+              // once this instance's turn comes. A takeover goes straight to Redis: it fences whoever holds it.
+              takingOver ? Effect.void : holdLocal(local, options.wait === true, handle.epoch),
+              handle.acquireWriter({ wait: options.wait === true, takeover: takingOver })
             ).pipe(
               Scope.extend(child),
               Effect.onError((cause) => Scope.close(child, Exit.failCause(cause))),
