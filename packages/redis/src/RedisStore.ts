@@ -123,6 +123,17 @@ export const DEFAULT_DEDUP_TTL_MS: number = internal.DEFAULT_DEDUP_TTL_MS
 export const DEFAULT_REMOVE_GRACE_MS: number = internal.DEFAULT_REMOVE_GRACE_MS
 
 /**
+ * Default number of append script calls one log handle keeps in flight: 2.
+ * The client builds the next batch while Redis runs the previous one; the
+ * second call names the first (`prev`), so Redis records them in order even
+ * across a reconnect. `1` sends one batch at a time.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_APPENDS_IN_FLIGHT: number = internal.DEFAULT_MAX_APPENDS_IN_FLIGHT
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -153,6 +164,8 @@ export interface Options {
   readonly dedupTtlMs?: number | undefined
   /** Default {@link DEFAULT_REMOVE_GRACE_MS}; at least `safetyPollMs`. */
   readonly removeGraceMs?: number | undefined
+  /** 1 or 2. Default {@link DEFAULT_MAX_APPENDS_IN_FLIGHT}. */
+  readonly maxAppendsInFlight?: number | undefined
 }
 
 /**
@@ -172,6 +185,7 @@ export interface ResolvedOptions {
   readonly readEntries: number
   readonly dedupTtlMs: number
   readonly removeGraceMs: number
+  readonly maxAppendsInFlight: number
 }
 
 /**

@@ -169,7 +169,7 @@ describe("RedisRegistry under faults", () => {
       yield* bufferA.write(new TextEncoder().encode("once "))
       const dropped = yield* Fiber.join(lost)
       // The reply Redis sent, never delivered: the append ran (bytes 7 to 12) before the connection dropped.
-      assert.match(dropped, /^\*3\r\n\$2\r\nOK\r\n:7\r\n:12\r\n/)
+      assert.match(dropped, /^\*4\r\n\$2\r\nOK\r\n:7\r\n:12\r\n/)
       assert.isAtLeast(proxy.connections, 3, "A reconnected")
       yield* bufferA.write(new TextEncoder().encode("after"))
       const bufferB = yield* b.get("lost-reply")

@@ -312,7 +312,8 @@ interface Request {
   readonly chunks: ReadonlyArray<Uint8Array>
   readonly length: number
   readonly lease: LeaseToken | undefined
-  readonly deferred: Deferred.Deferred<Appended, WriteError>
+  /** Completes the writer's `Effect.async` (once; later calls, or calls after an interruption, are ignored). */
+  readonly resume: (exit: Exit.Exit<Appended, WriteError>) => void
 }
 
 type Reply = ReadonlyArray<unknown>
@@ -326,6 +327,10 @@ interface Flight {
   readonly skip: number
   /** A fresh copy of the bytes sent (from `skip`). */
   readonly blob: Uint8Array
+  /** The tail length the pieces were cut for ("" when unknown: the script cuts them). */
+  readonly tailAssumed: string
+  /** `blob`, cut where entries close if the tail holds `tailAssumed` bytes (views, no copy). */
+  readonly pieces: ReadonlyArray<Buffer>
   readonly fence: string
   /** Redis time is not needed: the deadline is this process's clock. */
   readonly deadline: number
@@ -360,21 +365,33 @@ const makeHandle = (
 
     // --- the group-committed appender ---
     //
-    // Writes wait in a bounded queue; a sender takes as many as fit in a batch (same lease, up to maxBatchBytes)
+    // Writes wait in a bounded list; a sender takes as many as fit in a batch (same lease, up to maxBatchBytes)
     // and sends the batch as one script call. Two calls may be in flight at once (pipelined on the one command
     // connection), so the client builds the next batch while Redis runs the previous one. Order holds even across
     // reconnects: a pipelined call names the sequence number that must be recorded before it (`prev`), and Redis
     // refuses it (GAP, nothing written) otherwise; the completer then re-sends, in order. A re-sent call that Redis
     // already ran is answered from the producer's dedup record (its last two batches), never run twice.
 
-    const queue = yield* Queue.bounded<Request>(options.maxPendingWrites)
+    // Plain arrays and callbacks rather than a Queue and a Deferred per write: a write costs one suspension.
     const backlog: Array<Request> = []
+    /** Writers waiting for room (more than maxPendingWrites pending): they join the backlog in order. */
+    const blocked: Array<Request> = []
+    let wakeSender: (() => void) | undefined
+    const admit = () => {
+      while (blocked.length > 0 && backlog.length < options.maxPendingWrites) backlog.push(blocked.shift()!)
+    }
     const inflight: Array<Flight> = []
     const flights = yield* Queue.unbounded<Flight>()
-    const slots = yield* Effect.makeSemaphore(2)
+    const slots = yield* Effect.makeSemaphore(options.maxAppendsInFlight)
     const sendLock = yield* Effect.makeSemaphore(1)
     /** The log's total as the last reply said; unknown (Infinity) until the first. */
     let knownTotal = Infinity
+    /**
+     * The open tail's length after the last batch sent, as predicted (or as its reply said): the next batch is
+     * cut for it, so Redis stores its pieces as they are. `undefined` when unknown.
+     */
+    let tailPredicted: number | undefined = undefined
+    const entry = meta.entryBytes
     let closed = false
 
     /** Sends the call now (synchronously: calls reach the connection in the order they are made). */
@@ -389,9 +406,10 @@ const makeHandle = (
         f.prev,
         f.fence,
         String(f.skip),
-        Buffer.from(f.blob.buffer, f.blob.byteOffset, f.blob.byteLength),
         keys.channel,
-        dedupTtl
+        dedupTtl,
+        f.tailAssumed,
+        ...f.pieces
       )
       promise.catch(() => {})
       return promise
@@ -433,12 +451,26 @@ const makeHandle = (
         }
       }
       const lease = batch[0].lease
+      // Cut where entries close, for the tail the previous batch left (a batch that evicts itself starts a new run).
+      const assumed = skip > 0 ? 0 : tailPredicted
+      const pieces: Array<Buffer> = []
+      const view = (from: number, to: number) => Buffer.from(blob.buffer, blob.byteOffset + from, to - from)
+      if (assumed === undefined || blob.length === 0) {
+        if (blob.length > 0) pieces.push(view(0, blob.length))
+      } else {
+        let at = Math.min(blob.length, entry - assumed)
+        pieces.push(view(0, at))
+        for (; at < blob.length; at += entry) pieces.push(view(at, Math.min(blob.length, at + entry)))
+      }
+      tailPredicted = assumed === undefined ? undefined : (assumed + blob.length) % entry
       return {
         batch,
         seq: ++seq,
         length,
         skip,
         blob,
+        tailAssumed: assumed === undefined ? "" : String(assumed),
+        pieces,
         fence: lease === undefined ? "" : String(lease.fence),
         deadline: now + timeoutMs,
         prev,
@@ -458,14 +490,22 @@ const makeHandle = (
         bytes += backlog[0].length
         batch.push(backlog.shift()!)
       }
+      admit()
       return batch
     }
 
     const sender = Effect.gen(function*() {
       yield* slots.take(1)
-      if (backlog.length === 0) {
-        backlog.push(yield* Queue.take(queue))
-        backlog.push(...(yield* Queue.takeAll(queue)))
+      while (backlog.length === 0) {
+        yield* Effect.async<void>((resume) => {
+          wakeSender = () => {
+            wakeSender = undefined
+            resume(Effect.void)
+          }
+          return Effect.sync(() => {
+            wakeSender = undefined
+          })
+        })
       }
       // Near 2^53 one call at a time: an overflowing batch is then split write by write, in order.
       while (inflight.length > 0 && !(knownTotal < PIPELINE_LIMIT)) yield* Deferred.await(inflight[0].settled)
@@ -503,18 +543,26 @@ const makeHandle = (
       Effect.suspend(() => {
         const start = Number(reply[1])
         knownTotal = Number(reply[2])
+        // The reply of the last batch sent tells the next one how to cut (a DUP does not say: cut by the script).
+        if (inflight[inflight.length - 1] === f || inflight.length === 0) {
+          tailPredicted = str(reply[0]) === "OK" ? Number(reply[3]) : undefined
+        }
         const hook = handle.onCommitted
         if (hook !== undefined && f.blob.length > 0) hook(start + f.skip, f.blob)
         let offset = start
-        return Effect.forEach(f.batch, (r) => {
-          const appended = { offset, total: knownTotal }
+        for (const r of f.batch) {
+          r.resume(Exit.succeed({ offset, total: knownTotal }))
           offset += r.length
-          return Deferred.succeed(r.deferred, appended)
-        }, { discard: true })
+        }
+        return Effect.void
       })
 
     const failAll = (batch: ReadonlyArray<Request>, error: WriteError) =>
-      Effect.forEach(batch, (r) => Deferred.fail(r.deferred, error), { discard: true })
+      Effect.sync(() => {
+        tailPredicted = undefined
+        const exit = Exit.fail(error)
+        for (const r of batch) r.resume(exit)
+      })
 
     /** Sends one request alone and waits for its answer (an overflowing batch, split). */
     const sendAlone = (r: Request): Effect.Effect<void> =>
@@ -586,8 +634,10 @@ const makeHandle = (
       Effect.gen(function*() {
         closed = true
         const closedError = new StorageUnavailable({ reason: "the log handle was closed" })
-        const left = [...(yield* Queue.takeAll(queue)), ...backlog, ...inflight.flatMap((f) => f.batch)]
-        for (const r of left) yield* Deferred.fail(r.deferred, closedError)
+        const left = [...backlog, ...blocked, ...inflight.flatMap((f) => f.batch)]
+        backlog.length = 0
+        blocked.length = 0
+        yield* failAll(left, closedError)
       })
     )
 
@@ -597,10 +647,23 @@ const makeHandle = (
         const list = Array.from(chunks)
         let length = 0
         for (const c of list) length += c.length
-        return Effect.flatMap(Deferred.make<Appended, WriteError>(), (deferred) =>
-          Queue.offer(queue, { chunks: list, length, lease, deferred }).pipe(
-            Effect.zipRight(Deferred.await(deferred))
-          ))
+        // An interrupted writer does not take its write back: it may already be on its way to Redis.
+        return Effect.async<Appended, WriteError>((resume) => {
+          let done = false
+          const request: Request = {
+            chunks: list,
+            length,
+            lease,
+            resume: (exit) => {
+              if (done) return
+              done = true
+              resume(exit)
+            }
+          }
+          if (backlog.length < options.maxPendingWrites) backlog.push(request)
+          else blocked.push(request)
+          wakeSender?.()
+        })
       })
 
     // --- end ---
@@ -622,8 +685,7 @@ const makeHandle = (
         const fence = lease === undefined ? "" : String(lease.fence)
         const reply = yield* store.call(
           "end",
-          (c) =>
-            c.sbEnd(keys.meta, keys.log, keys.tail, meta.epoch, kind, reason, code, keys.channel, fence, endTtl)
+          (c) => c.sbEnd(keys.meta, keys.log, keys.tail, meta.epoch, kind, reason, code, keys.channel, fence, endTtl)
         )
         switch (str(reply[0])) {
           case "ENDED":
@@ -643,8 +705,7 @@ const makeHandle = (
     const reapLapsedWriter = Effect.gen(function*() {
       const reply = yield* store.call(
         "reap",
-        (c) =>
-          c.sbReap(keys.meta, keys.log, keys.tail, meta.epoch, keys.channel, endTtl)
+        (c) => c.sbReap(keys.meta, keys.log, keys.tail, meta.epoch, keys.channel, endTtl)
       )
       switch (str(reply[0])) {
         case "ENDED":

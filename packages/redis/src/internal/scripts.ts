@@ -82,14 +82,23 @@ return {'CREATED', now}
 `
 
 /**
- * KEYS: meta log tail dedup. ARGV: epoch seq prev fence("" for none) skip blob channel dedupTtlMs.
- * `skip` bytes precede `blob` in the batch but are not sent: they would be
- * evicted by the batch itself. `prev` ("" for none) is the sequence number of
- * the batch that must have been recorded first: a batch pipelined behind
+ * KEYS: meta log tail dedup. ARGV: epoch seq prev fence("" for none) skip channel dedupTtlMs tailAssumed piece...
+ * `skip` bytes precede the pieces in the batch but are not sent: they would
+ * be evicted by the batch itself. `prev` ("" for none) is the sequence number
+ * of the batch that must have been recorded first: a batch pipelined behind
  * another one is refused with {"GAP"} (and changes nothing) unless that one
  * was recorded, so batches land in the order they were sent even across a
- * reconnect. Returns {"OK"|"DUP", start, total} or a refusal: {"NOMETA"}
- * {"EPOCH", epoch} {"STALE"} {"GAP"} {"CLOSED", total} {"BUSY"}
+ * reconnect.
+ *
+ * The pieces are the batch's bytes, split by the client where entries close
+ * if the open tail holds `tailAssumed` bytes: the first completes the open
+ * entry (or is all there is), the next ones are whole entries, the last may
+ * be shorter. When the tail is as assumed the pieces become entries as they
+ * are, without copying them in Lua; otherwise (another writer came between,
+ * or `tailAssumed` is "") they are joined and cut here.
+ *
+ * Returns {"OK", start, total, tailLength} | {"DUP", start, total} or a refusal:
+ * {"NOMETA"} {"EPOCH", epoch} {"STALE"} {"GAP"} {"CLOSED", total} {"BUSY"}
  * {"LEASELOST", "fenced"|"released"} {"OVERFLOW", total, length}.
  *
  * @internal
@@ -120,8 +129,10 @@ else
   if not m[6] or m[6] == '' then return {'LEASELOST', 'released'} end
 end
 local skip = tonumber(ARGV[5])
-local blob = ARGV[6]
-local len = skip + #blob
+local first, n = 9, #ARGV
+local bytes = 0
+for i = first, n do bytes = bytes + #ARGV[i] end
+local len = skip + bytes
 if total + len > 9007199254740991 then return {'OVERFLOW', total, len} end
 local total2 = total + len
 if len > 0 then
@@ -136,35 +147,72 @@ if len > 0 then
     tailLen = redis.call('STRLEN', tail)
     runStart = total - tailLen
   end
-  if tailLen + #blob < entry then
-    redis.call('APPEND', tail, blob)
-  else
-    local pos = entry - tailLen
-    local s = runStart + entry
-    if s > oldest then
-      local head = ''
-      if tailLen > 0 then head = redis.call('GET', tail) end
-      redis.call('XADD', log, num(s) .. '-0', 'd', head .. string.sub(blob, 1, pos))
+  -- The pieces can be used as they are if they were cut for this tail.
+  local cut = ARGV[8] ~= '' and tonumber(ARGV[8]) == tailLen
+  if cut then
+    local head = #ARGV[first]
+    cut = (n == first and tailLen + head < entry) or tailLen + head == entry
+    for i = first + 1, n - 1 do
+      if #ARGV[i] ~= entry then cut = false end
     end
-    while #blob - pos >= entry do
-      s = s + entry
-      if s > oldest then redis.call('XADD', log, num(s) .. '-0', 'd', string.sub(blob, pos + 1, pos + entry)) end
-      pos = pos + entry
-    end
-    if pos < #blob then
-      redis.call('SET', tail, string.sub(blob, pos + 1))
+    if n > first and #ARGV[n] > entry then cut = false end
+  end
+  if cut then
+    if tailLen + #ARGV[first] < entry then
+      redis.call('APPEND', tail, ARGV[first])
     else
-      redis.call('DEL', tail)
+      local s = runStart + entry
+      if s > oldest then
+        if tailLen > 0 then
+          redis.call('XADD', log, num(s) .. '-0', 'd', redis.call('GET', tail) .. ARGV[first])
+        else
+          redis.call('XADD', log, num(s) .. '-0', 'd', ARGV[first])
+        end
+      end
+      local open = false
+      for i = first + 1, n do
+        if #ARGV[i] == entry then
+          s = s + entry
+          if s > oldest then redis.call('XADD', log, num(s) .. '-0', 'd', ARGV[i]) end
+        else
+          redis.call('SET', tail, ARGV[i])
+          open = true
+        end
+      end
+      if not open then redis.call('DEL', tail) end
+    end
+  else
+    local blob = table.concat(ARGV, '', first)
+    if tailLen + #blob < entry then
+      redis.call('APPEND', tail, blob)
+    else
+      local pos = entry - tailLen
+      local s = runStart + entry
+      if s > oldest then
+        local head = ''
+        if tailLen > 0 then head = redis.call('GET', tail) end
+        redis.call('XADD', log, num(s) .. '-0', 'd', head .. string.sub(blob, 1, pos))
+      end
+      while #blob - pos >= entry do
+        s = s + entry
+        if s > oldest then redis.call('XADD', log, num(s) .. '-0', 'd', string.sub(blob, pos + 1, pos + entry)) end
+        pos = pos + entry
+      end
+      if pos < #blob then
+        redis.call('SET', tail, string.sub(blob, pos + 1))
+      else
+        redis.call('DEL', tail)
+      end
     end
   end
   redis.call('HSET', meta, 'total', num(total2))
   if oldest > 0 then redis.call('XTRIM', log, 'MINID', num(oldest + 1) .. '-0') end
-  redis.call('SPUBLISH', ARGV[7], num(total2))
+  redis.call('SPUBLISH', ARGV[6], num(total2))
 end
 local record = ARGV[2] .. ' ' .. num(total) .. ' ' .. num(total2)
 if lastRecord ~= '' then record = lastRecord .. ' ' .. record end
-redis.call('SET', KEYS[4], record, 'PX', ARGV[8])
-return {'OK', total, total2}
+redis.call('SET', KEYS[4], record, 'PX', ARGV[7])
+return {'OK', total, total2, redis.call('STRLEN', tail)}
 `
 
 /**

@@ -34,6 +34,8 @@ export const DEFAULT_READ_ENTRIES = 32
 export const DEFAULT_DEDUP_TTL_MS = 60_000
 /** @internal */
 export const DEFAULT_REMOVE_GRACE_MS = 60_000
+/** @internal */
+export const DEFAULT_MAX_APPENDS_IN_FLIGHT = 2
 
 /** @internal */
 export type Options = Api.Options
@@ -126,6 +128,14 @@ export const resolveOptions = (options: Options = {}): Effect.Effect<ResolvedOpt
     if (removeGraceMs < safetyPollMs) {
       return yield* new InvalidStoreOptions({ option: "removeGraceMs", value: removeGraceMs })
     }
+    const maxAppendsInFlight = yield* positiveInt(
+      "maxAppendsInFlight",
+      options.maxAppendsInFlight,
+      DEFAULT_MAX_APPENDS_IN_FLIGHT
+    )
+    if (maxAppendsInFlight > 2) {
+      return yield* new InvalidStoreOptions({ option: "maxAppendsInFlight", value: maxAppendsInFlight })
+    }
     return {
       url: options.url ?? DEFAULT_URL,
       keyPrefix,
@@ -136,7 +146,8 @@ export const resolveOptions = (options: Options = {}): Effect.Effect<ResolvedOpt
       maxPendingWrites: yield* positiveInt("maxPendingWrites", options.maxPendingWrites, DEFAULT_MAX_PENDING_WRITES),
       readEntries: yield* positiveInt("readEntries", options.readEntries, DEFAULT_READ_ENTRIES),
       dedupTtlMs,
-      removeGraceMs
+      removeGraceMs,
+      maxAppendsInFlight
     }
   })
 
