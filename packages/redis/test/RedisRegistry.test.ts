@@ -262,6 +262,30 @@ describe("RedisRegistry", () => {
       assert.deepStrictEqual(streamed.exit, Exit.fail(new OffsetEvicted({ requested: 300, oldest: 2300 })))
     }))
 
+  it.scopedLive("offsets up to 2^53 - 1 are exact on every instance; a write past it is refused with OffsetOverflow", () =>
+    Effect.gen(function*() {
+      const { a, b, server } = yield* twoInstances()
+      const max = Number.MAX_SAFE_INTEGER
+      yield* a.create("huge", { capacity: 1000 })
+      // A log that has come a long way (set behind the registry's back, before any replica of it was loaded on B).
+      yield* server.command("HSET", keysOf("huge").meta, "total", String(max - 5000))
+      const bufferB = yield* b.get("huge")
+      assert.deepStrictEqual([yield* bufferB.oldest, yield* bufferB.total], [max - 5000, max - 5000])
+      yield* bufferB.write(pattern(0, 4000))
+      assert.deepStrictEqual([yield* bufferB.oldest, yield* bufferB.total], [max - 2000, max - 1000])
+      const refused = yield* Effect.flip(bufferB.writeAll([pattern(1, 600), pattern(2, 401)]))
+      assert.deepInclude(refused, { _tag: "OffsetOverflow", total: max - 1000, length: 1001 })
+      yield* bufferB.write(pattern(3, 1000))
+      assert.strictEqual(yield* bufferB.total, max)
+      const bufferA = yield* a.get("huge")
+      for (const buffer of [bufferA, bufferB]) {
+        const read = yield* buffer.readFrom(0)
+        assert.strictEqual(read.offset, max - 1000)
+        assert.isTrue(equalBytes(read.bytes, pattern(3, 1000)))
+      }
+      assert.strictEqual(tagOf(yield* Effect.exit(bufferA.write(new Uint8Array(1)))), "OffsetOverflow")
+    }))
+
   it.scopedLive("remove: followers on every instance drain and complete, the key is free at once, Redis lets go", () =>
     Effect.gen(function*() {
       const { a, b, server } = yield* twoInstances({ safetyPollMs: 100, removeGraceMs: 500 })

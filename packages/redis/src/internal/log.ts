@@ -804,10 +804,10 @@ const makeHandle = (
         if (epoch !== meta.epoch) {
           return yield* new LogLost({ key: meta.key, epoch: meta.epoch, reason: "epoch-changed", actualEpoch: epoch })
         }
-        return decodeRead(epoch, reply, from)
+        return decodeRead(epoch, reply, from, count)
       })
 
-    const decodeRead = (epoch: string, reply: ReadonlyArray<unknown>, from: number): LogRead => {
+    const decodeRead = (epoch: string, reply: ReadonlyArray<unknown>, from: number, count: number): LogRead => {
       const capacity = Number(str(reply[2]))
       const total = Number(str(reply[3]))
       const endKind = str(reply[4])
@@ -840,6 +840,10 @@ const makeHandle = (
         if (!(contiguous = take(Number(idText.slice(0, -2)), fields[1]))) break
       }
       if (contiguous && tail.length > 0) take(total, tail)
+      // Nothing at all between here and the total, though the read reached the stream's end: those bytes are not
+      // in Redis (it lost them). Report them as skipped (the next read starts at the total), so a reader moves on
+      // with a gap instead of asking for them forever.
+      if (chunks.length === 0 && entries.length < count && next < total) next = total
       if (chunks.length === 0) offset = next
       const ended = endKind === "" ? Option.none() : Option.some(endExit(endKind, str(reply[5]), str(reply[6])))
       return {
