@@ -11,36 +11,42 @@ import type { LeaseLost, StorageUnavailable, WriterBusy } from "@scrollback/core
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
-/**
- * The log of record could not be reached: the connection to Redis is down,
- * a command got no reply within the command timeout, or Redis refused the
- * command (out of memory, for instance). A write that fails with it may or
- * may not have been recorded; every instance's tail applies what the log
- * holds. Core's error (`@scrollback/core/ReplayBufferError`), re-exported.
- *
- * @since 0.1.0
- * @category errors
- */
-export { StorageUnavailable } from "@scrollback/core/ReplayBufferError"
+export {
+  /**
+   * The log of record could not be reached: the connection to Redis is down,
+   * a command got no reply within the command timeout, or Redis refused the
+   * command (out of memory, for instance). A write that fails with it may or
+   * may not have been recorded; every instance's tail applies what the log
+   * holds. Core's error (`@scrollback/core/ReplayBufferError`), re-exported.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  StorageUnavailable
+} from "@scrollback/core/ReplayBufferError"
 
-/**
- * Another producer holds a live writer lease on this buffer. Core's error,
- * re-exported.
- *
- * @since 0.1.0
- * @category errors
- */
-export { WriterBusy } from "@scrollback/core/ReplayBufferError"
+export {
+  /**
+   * Another producer holds a live writer lease on this buffer. Core's error,
+   * re-exported.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  WriterBusy
+} from "@scrollback/core/ReplayBufferError"
 
-/**
- * A writer used a lease that was taken over by another producer
- * (`"fenced"`) or already released (`"released"`). Nothing was written.
- * Core's error, re-exported.
- *
- * @since 0.1.0
- * @category errors
- */
-export { LeaseLost } from "@scrollback/core/ReplayBufferError"
+export {
+  /**
+   * A writer used a lease that was taken over by another producer
+   * (`"fenced"`) or already released (`"released"`). Nothing was written.
+   * Core's error, re-exported.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  LeaseLost
+} from "@scrollback/core/ReplayBufferError"
 
 /**
  * `create` found a log under this key already.
