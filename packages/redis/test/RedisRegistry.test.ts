@@ -152,6 +152,46 @@ describe("RedisRegistry", () => {
       assert.isTrue(equalBytes(late.bytes, all))
     }))
 
+  it.scopedLive("writers on both instances at once: one log, the same bytes everywhere, each writer's order kept", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* twoInstances()
+      const bufferA = yield* a.create("shared", { capacity: 1 << 20 })
+      const bufferB = yield* b.get("shared")
+      const followers = yield* Effect.all([follower(bufferA), follower(bufferB)])
+      // Write i of writer w: [w, i (2 bytes), length] then filler, so the log parses back into writes.
+      const write = (w: number, i: number) => {
+        const out = new Uint8Array(4 + (i * 53 + w * 11) % 700)
+        out.set([w, i >> 8, i & 0xff, 0])
+        out.fill(w * 7 + i, 4)
+        return out
+      }
+      const writer = (buffer: ReplayBuffer.ReplayBuffer, w: number) =>
+        Effect.forEach(Array.from({ length: 150 }, (_, i) => i), (i) =>
+          i % 3 === 0
+            ? buffer.writeAll([write(w, i)])
+            : Effect.zipRight(buffer.write(write(w, i)), i % 10 === 0 ? Effect.sleep("1 millis") : Effect.void), {
+          discard: true
+        })
+      yield* Effect.all([writer(bufferA, 1), writer(bufferB, 2), writer(bufferA, 3), writer(bufferB, 4)], {
+        concurrency: "unbounded"
+      })
+      yield* bufferB.end
+      const [onA, onB] = yield* Effect.forEach(followers, Fiber.join)
+      assert.deepStrictEqual([onA.exit, onB.exit], [Exit.void, Exit.void])
+      assert.isTrue(equalBytes(onA.bytes, onB.bytes), "the same log on both instances")
+      const seen = new Map<number, number>()
+      for (let at = 0; at < onA.bytes.length;) {
+        const [w, hi, lo] = onA.bytes.subarray(at, at + 3)
+        const i = (hi << 8) | lo
+        const expected = write(w, i)
+        assert.isTrue(equalBytes(onA.bytes.subarray(at, at + expected.length), expected), `write ${w}/${i} intact`)
+        assert.strictEqual(i, (seen.get(w) ?? -1) + 1, "each writer's writes in its order, none lost")
+        seen.set(w, i)
+        at += expected.length
+      }
+      assert.deepStrictEqual([...seen.values()], [149, 149, 149, 149])
+    }))
+
   it.scopedLive("exactly once across instances: B catches up before answering, a position past the total is refused", () =>
     Effect.gen(function*() {
       const { a, b } = yield* twoInstances({ safetyPollMs: 60_000 })
