@@ -372,3 +372,41 @@ export const retainedBytes = (self: ReplayRegistry): Effect.Effect<number, Stora
  * @category guards
  */
 export const isValidKey = (key: unknown): key is string => internal.validateKey(key) === undefined
+
+/**
+ * Checks a key by the rules every registry applies (see {@link isValidKey}):
+ * succeeds with the key, or fails with `InvalidKey` saying which rule it
+ * broke. For engines that implement {@link ReplayRegistry}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ReplayRegistry } from "@scrollback/core"
+ *
+ * const refused = Effect.flip(ReplayRegistry.checkKey("a/b")) // InvalidKey { key: "a/b", reason: "..." }
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const checkKey = (key: string): Effect.Effect<string, InvalidKey> => internal.checkKey(key)
+
+/**
+ * Resolves a registry's options to its {@link Limits}, defaults applied, or
+ * fails with `InvalidRegistryOptions` exactly as {@link make} would. For
+ * engines that implement {@link ReplayRegistry} with the same options.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ReplayRegistry } from "@scrollback/core"
+ *
+ * const limits = Effect.runSync(ReplayRegistry.resolveLimits({ maxBuffers: 16 }))
+ * console.log(limits.maxBuffers, limits.maxTotalBytes) // 16 268435456
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolveLimits = (options?: Options): Effect.Effect<Limits, InvalidRegistryOptions> =>
+  internal.resolveLimits(options)

@@ -32,6 +32,8 @@ import type {
  * `lease` is `undefined` for a plain write or end, and otherwise the token
  * `acquireWriter` returned. `writeAll` must apply the accepted bytes to the
  * replica before it succeeds, so a producer reads its own writes.
+ * `acquireWriter` fails with `BufferClosed` when the log of record has
+ * ended although the replica has not applied that end yet.
  *
  * @since 0.1.0
  * @category models
@@ -47,7 +49,7 @@ export interface ReplicaEngine {
   ) => Effect.Effect<boolean, LeaseLost | StorageUnavailable>
   readonly acquireWriter: (
     options: AcquireWriterOptions
-  ) => Effect.Effect<object, WriterBusy | StorageUnavailable, Scope.Scope>
+  ) => Effect.Effect<object, BufferClosed | WriterBusy | StorageUnavailable, Scope.Scope>
 }
 
 /**

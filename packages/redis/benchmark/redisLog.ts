@@ -3,7 +3,8 @@
  * 7.0.15 from scripts/setup.sh). Prints JSON lines.
  *
  * - write throughput through the group-committed appender (many writes in
- *   flight at once), beside raw `XADD` pipelined by ioredis on the same server;
+ *   flight at once), beside raw `XADD` pipelined by ioredis on the same server,
+ *   and two append calls in flight beside one (the pipelining's own gain);
  * - Redis memory (`MEMORY USAGE`) of a full buffer written in 64 B and 4 KiB
  *   writes, beside the naive layout (one stream entry per write).
  *
@@ -22,6 +23,7 @@ const CAPACITY = 1 << 20
 const main = Effect.gen(function*() {
   const server = yield* RedisServer.make()
   const store = yield* RedisStore.make({ url: server.url })
+  const oneAtATime = yield* RedisStore.make({ url: server.url, maxAppendsInFlight: 1 })
   const client: Redis = store.client
   let keyIndex = 0
 
@@ -29,37 +31,47 @@ const main = Effect.gen(function*() {
     const chunk = new Uint8Array(size).map((_, i) => i & 0xff)
     const buffer = Buffer.from(chunk)
     const log = yield* RedisLog.create(store, `w${size}`, { capacity: 8 << 20 })
+    const single = yield* RedisLog.create(oneAtATime, `s${size}`, { capacity: 8 << 20 })
     const rawKey = `raw:${size}`
     let rawTotal = 0
-    // Warm up both paths (script load, JIT, connection buffers) so calibration measures the steady state.
+    // Warm up every path (script load, JIT, connection buffers) so calibration measures the steady state.
     yield* Effect.forEach(Array.from({ length: 2000 }), () => log.write(chunk), { concurrency: 256, discard: true })
+    yield* Effect.forEach(Array.from({ length: 2000 }), () => single.write(chunk), { concurrency: 256, discard: true })
     yield* Effect.promise(() =>
       Promise.all(
         Array.from({ length: 2000 }, () => client.xadd(`${rawKey}:warm`, "MAXLEN", "~", "2048", "*", "d", buffer))
       )
     )
+    // IN_FLIGHT lanes, each writing until n writes are done: the same shape as the raw baseline.
+    const lanes = (target: RedisLog.RedisLog) => (n: number) => {
+      let next = 0
+      const lane = Effect.whileLoop({
+        while: () => next < n,
+        body: () => {
+          next++
+          return target.write(chunk)
+        },
+        step: () => {}
+      })
+      return Effect.runPromise(
+        Effect.all(Array.from({ length: IN_FLIGHT }, () => lane), { concurrency: "unbounded", discard: true })
+          .pipe(Effect.orDie)
+      )
+    }
+    yield* Effect.promise(() =>
+      compare({
+        bench: `write ${size} B chunks, ${IN_FLIGHT} writes in flight: two append calls in flight vs one`,
+        subject: { name: "RedisLog.write, maxAppendsInFlight 2 (the default)", run: lanes(log) },
+        baseline: { name: "RedisLog.write, maxAppendsInFlight 1", run: lanes(single) },
+        bytesPerOp: size,
+        rounds: 5,
+        roundMs: 1500
+      })
+    )
     yield* Effect.promise(() =>
       compare({
         bench: `write ${size} B chunks, ${IN_FLIGHT} writes in flight`,
-        subject: {
-          name: "RedisLog.write (group commit, one script call per batch)",
-          // The same shape as the baseline: IN_FLIGHT lanes, each writing until n writes are done.
-          run: (n) => {
-            let next = 0
-            const lane = Effect.whileLoop({
-              while: () => next < n,
-              body: () => {
-                next++
-                return log.write(chunk)
-              },
-              step: () => {}
-            })
-            return Effect.runPromise(
-              Effect.all(Array.from({ length: IN_FLIGHT }, () => lane), { concurrency: "unbounded", discard: true })
-                .pipe(Effect.orDie)
-            )
-          }
-        },
+        subject: { name: "RedisLog.write (group commit, two script calls in flight)", run: lanes(log) },
         baseline: {
           name: "raw XADD <end>-0 d <chunk>, auto-pipelined by ioredis",
           run: async (n) => {

@@ -101,6 +101,8 @@ export interface LogRead {
   readonly ended: Option.Option<Exit.Exit<void, ProducerFailed>>
   /** `true` when the log has ended and this read returned everything up to its end. */
   readonly reachedEnd: boolean
+  /** `true` once the log was removed (its keys then expire after the grace). */
+  readonly removed: boolean
   readonly lease: Option.Option<LeaseState>
 }
 
@@ -119,8 +121,16 @@ export interface FollowOptions {
   readonly apply: (offset: number, chunks: ReadonlyArray<Uint8Array>) => void
   /** Called once, after the last byte, with how the log ended. */
   readonly applyEnd: (exit: Exit.Exit<void, ProducerFailed>) => void
-  /** Called once if the log is lost (deleted, or Redis lost it); the tail then stops. */
+  /**
+   * Where the local copy stands, when something else feeds it too (a
+   * replica applies its own writes at once): the tail reads from the larger
+   * of this and its own position, and ignores wake-ups it is already past.
+   */
+  readonly position?: (() => number) | undefined
+  /** Called once if the log is lost (its keys vanished, or Redis lost it); the tail then stops. */
   readonly onLost?: ((error: LogLost) => void) | undefined
+  /** Called once when the tail finds the log removed (after it applied the end). */
+  readonly onRemoved?: (() => void) | undefined
   /** End the log with `ProducerFailed("producer lost")` when a writer lease lapses. Default `true`. */
   readonly reapLapsedWriter?: boolean | undefined
 }
@@ -139,6 +149,8 @@ export interface Tail {
   readonly pull: Effect.Effect<void, StorageUnavailable | LogLost>
   /** The loss, once the tail has seen one. */
   readonly lost: Effect.Effect<Option.Option<LogLost>>
+  /** Whether the tail has found the log removed. */
+  readonly removed: Effect.Effect<boolean>
 }
 
 /**
@@ -173,6 +185,8 @@ export interface RedisLog {
   readonly capacity: number
   /** The size of a closed stream entry for this log. */
   readonly entryBytes: number
+  /** When the log was created: Redis time, epoch milliseconds (the same on every instance). */
+  readonly createdAt: number
   /** This handle's producer id (random, 16 hex digits). */
   readonly producer: string
   /**
@@ -188,16 +202,21 @@ export interface RedisLog {
   readonly write: (bytes: Uint8Array, lease?: LeaseToken) => Effect.Effect<Appended, WriteError>
   /**
    * Ends the log (normally by default). The first end wins: `true` if this
-   * call ended it. Allowed to anyone, lease or not.
+   * call ended it. Allowed to anyone without a lease; with `lease`, refused
+   * with `LeaseLost` unless that lease is current (a writer's own end).
    */
-  readonly end: (exit?: Exit.Exit<void, ProducerFailed>) => Effect.Effect<boolean, StorageUnavailable | LogLost>
+  readonly end: (
+    exit?: Exit.Exit<void, ProducerFailed>,
+    lease?: LeaseToken
+  ) => Effect.Effect<boolean, LeaseLost | StorageUnavailable | LogLost>
   /**
    * Takes the writer lease for the scope: refreshed every third of the lease
-   * time, released when the scope closes.
+   * time, released when the scope closes. Fails `BufferClosed` once the log
+   * has ended.
    */
   readonly acquireWriter: (
     options?: AcquireOptions
-  ) => Effect.Effect<LeaseToken, WriterBusy | StorageUnavailable | LogLost, Scope.Scope>
+  ) => Effect.Effect<LeaseToken, BufferClosed | WriterBusy | StorageUnavailable | LogLost, Scope.Scope>
   /** Extends a lease by the lease time; fails `LeaseLost` if it was taken over or released. */
   readonly refreshLease: (lease: LeaseToken) => Effect.Effect<void, LeaseLost | StorageUnavailable | LogLost>
   /** One consistent read of the meta and the bytes from `from` (at most `maxEntries` stream entries). */
@@ -295,8 +314,11 @@ export const open = (
   internal.open(impl(store), key)
 
 /**
- * Deletes a log (its tails on every instance then report `LogLost`).
- * `true` if there was one.
+ * Removes a log: ends it normally if it has not ended (a recorded end is
+ * kept), and marks it removed, so the key is free at once (`open` fails
+ * `LogNotFound`, `create` makes a new log with a new epoch). Its keys stay
+ * for the store's `removeGraceMs` so that the tails on every instance read
+ * the end, then expire. `true` if there was one.
  *
  * @since 0.1.0
  * @category destructors

@@ -1,66 +1,52 @@
 /**
  * The typed errors of `@scrollback/redis`.
  *
- * `StorageUnavailable`, `WriterBusy` and `LeaseLost` carry the names and
- * fields that `@scrollback/core` is adding to `ReplayBufferError`; when core
- * ships them, these become re-exports and code that uses them only changes its
- * imports.
+ * `StorageUnavailable`, `WriterBusy` and `LeaseLost` are core's
+ * (`@scrollback/core/ReplayBufferError`), re-exported here, so a Redis
+ * engine's buffers fail exactly as core's contract says.
  *
  * @since 0.1.0
  */
+import type { LeaseLost, StorageUnavailable, WriterBusy } from "@scrollback/core/ReplayBufferError"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
-/**
- * The log of record could not be reached: the connection to Redis is down,
- * a command got no reply within the command timeout, or Redis refused the
- * command (out of memory, for instance). A write that fails with it may or
- * may not have been recorded; every instance's tail applies what the log
- * holds.
- *
- * @since 0.1.0
- * @category errors
- */
-export class StorageUnavailable
-  extends Schema.TaggedError<StorageUnavailable>("@scrollback/redis/StorageUnavailable")("StorageUnavailable", {
-    reason: Schema.String,
-    cause: Schema.optional(Schema.Unknown)
-  })
-{
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `storage unavailable: ${this.reason}`
-  }
-}
+export {
+  /**
+   * The log of record could not be reached: the connection to Redis is down,
+   * a command got no reply within the command timeout, or Redis refused the
+   * command (out of memory, for instance). A write that fails with it may or
+   * may not have been recorded; every instance's tail applies what the log
+   * holds. Core's error (`@scrollback/core/ReplayBufferError`), re-exported.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  StorageUnavailable
+} from "@scrollback/core/ReplayBufferError"
 
-/**
- * Another producer holds a live writer lease on this buffer.
- *
- * @since 0.1.0
- * @category errors
- */
-export class WriterBusy extends Schema.TaggedError<WriterBusy>("@scrollback/redis/WriterBusy")("WriterBusy", {}) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return "another producer holds the writer lease of this buffer"
-  }
-}
+export {
+  /**
+   * Another producer holds a live writer lease on this buffer. Core's error,
+   * re-exported.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  WriterBusy
+} from "@scrollback/core/ReplayBufferError"
 
-/**
- * A writer used a lease that was taken over by another producer (fenced) or
- * already released. Nothing was written.
- *
- * @since 0.1.0
- * @category errors
- */
-export class LeaseLost extends Schema.TaggedError<LeaseLost>("@scrollback/redis/LeaseLost")("LeaseLost", {
-  reason: Schema.String
-}) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `the writer lease was lost: ${this.reason}`
-  }
-}
+export {
+  /**
+   * A writer used a lease that was taken over by another producer
+   * (`"fenced"`) or already released (`"released"`). Nothing was written.
+   * Core's error, re-exported.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  LeaseLost
+} from "@scrollback/core/ReplayBufferError"
 
 /**
  * `create` found a log under this key already.

@@ -112,6 +112,28 @@ export const DEFAULT_READ_ENTRIES: number = internal.DEFAULT_READ_ENTRIES
 export const DEFAULT_DEDUP_TTL_MS: number = internal.DEFAULT_DEDUP_TTL_MS
 
 /**
+ * Default grace of a removed or expired log: 60 s (60,000 ms). Its keys stay
+ * in Redis this long after `remove` (and after its idle time, for a registry),
+ * so every instance's tail reads its end before they go. Must be at least the
+ * safety poll.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_REMOVE_GRACE_MS: number = internal.DEFAULT_REMOVE_GRACE_MS
+
+/**
+ * Default number of append script calls one log handle keeps in flight: 2.
+ * The client builds the next batch while Redis runs the previous one; the
+ * second call names the first (`prev`), so Redis records them in order even
+ * across a reconnect. `1` sends one batch at a time.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_APPENDS_IN_FLIGHT: number = internal.DEFAULT_MAX_APPENDS_IN_FLIGHT
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -140,6 +162,10 @@ export interface Options {
   readonly readEntries?: number | undefined
   /** Default {@link DEFAULT_DEDUP_TTL_MS}. */
   readonly dedupTtlMs?: number | undefined
+  /** Default {@link DEFAULT_REMOVE_GRACE_MS}; at least `safetyPollMs`. */
+  readonly removeGraceMs?: number | undefined
+  /** 1 or 2. Default {@link DEFAULT_MAX_APPENDS_IN_FLIGHT}. */
+  readonly maxAppendsInFlight?: number | undefined
 }
 
 /**
@@ -158,6 +184,8 @@ export interface ResolvedOptions {
   readonly maxPendingWrites: number
   readonly readEntries: number
   readonly dedupTtlMs: number
+  readonly removeGraceMs: number
+  readonly maxAppendsInFlight: number
 }
 
 /**
@@ -215,7 +243,7 @@ export const layer: (options?: Options) => Layer.Layer<RedisStore, InvalidStoreO
  * The options read from the environment, each with its default:
  * `SCROLLBACK_REDIS_URL`, `SCROLLBACK_REDIS_KEY_PREFIX`,
  * `SCROLLBACK_REDIS_LEASE_MS`, `SCROLLBACK_REDIS_SAFETY_POLL_MS`,
- * `SCROLLBACK_REDIS_COMMAND_TIMEOUT_MS`.
+ * `SCROLLBACK_REDIS_COMMAND_TIMEOUT_MS`, `SCROLLBACK_REDIS_REMOVE_GRACE_MS`.
  *
  * @since 0.1.0
  * @category config
@@ -227,7 +255,8 @@ export const config: Config.Config<Options> = Config.all({
   safetyPollMs: Config.integer("SCROLLBACK_REDIS_SAFETY_POLL_MS").pipe(Config.withDefault(DEFAULT_SAFETY_POLL_MS)),
   commandTimeoutMs: Config.integer("SCROLLBACK_REDIS_COMMAND_TIMEOUT_MS").pipe(
     Config.withDefault(DEFAULT_COMMAND_TIMEOUT_MS)
-  )
+  ),
+  removeGraceMs: Config.integer("SCROLLBACK_REDIS_REMOVE_GRACE_MS").pipe(Config.withDefault(DEFAULT_REMOVE_GRACE_MS))
 })
 
 /**

@@ -29,6 +29,9 @@ const Size = fc.oneof(
 const Case = fc.record({
   capacity: fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 3000, max: 600_000 })),
   batches: fc.array(fc.array(Size, { minLength: 0, maxLength: 4 }), { minLength: 1, maxLength: 12 }),
+  // Which of two handles (two instances) writes each batch: a handle cuts its batches for the tail its own last
+  // batch left, so a batch after the other handle's takes the script's own path.
+  writers: fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
   probes: fc.array(fc.integer({ min: -5, max: 1_000_000 }), { minLength: 3, maxLength: 6 })
 })
 
@@ -41,15 +44,16 @@ describe("RedisLog", () => {
         const server = yield* RedisServer.make()
         const store = yield* RedisStore.make({ url: server.url })
         const log = yield* RedisLog.create(store, "prop", { capacity: c.capacity })
+        const other = yield* RedisLog.open(yield* RedisStore.make({ url: server.url }), "prop")
         let total = 0
         const written: Array<Uint8Array> = []
-        for (const sizes of c.batches) {
+        for (const [k, sizes] of c.batches.entries()) {
           const chunks = sizes.map((size) => {
             const chunk = pattern(total + written.length, size)
             return chunk
           })
           const length = sizes.reduce((a, b) => a + b, 0)
-          const appended = yield* log.writeAll(chunks)
+          const appended = yield* (c.writers[k] ? other : log).writeAll(chunks)
           assert.strictEqual(appended.offset, total)
           assert.strictEqual(appended.total, total + length)
           total += length
@@ -89,7 +93,7 @@ describe("RedisLog", () => {
     { timeout: 120_000, fastCheck: { numRuns: 30, seed: 20_261_201, endOnFailure: true } }
   )
 
-  it.scopedLive("create refuses an existing key; getOrCreate and open return the same log; remove deletes it", () =>
+  it.scopedLive("create refuses an existing key; getOrCreate and open return the same log; remove ends it and frees the key", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const store = yield* RedisStore.make({ url: server.url })
@@ -107,10 +111,16 @@ describe("RedisLog", () => {
       for (const capacity of [0, -1, 1.5, NaN, 2 ** 53]) {
         assert.strictEqual((yield* Effect.flip(RedisLog.create(store, "z", { capacity })))._tag, "InvalidCapacity")
       }
+      yield* a.write(new Uint8Array([7]))
       assert.isTrue(yield* RedisLog.remove(store, "k"))
       assert.isFalse(yield* RedisLog.remove(store, "k"))
-      const lost = yield* Effect.flip(a.write(new Uint8Array([1])))
-      assert.strictEqual(lost._tag, "LogLost")
+      // Removed: ended (a write is refused), the key is free at once, the keys linger for the grace then expire.
+      assert.strictEqual((yield* Effect.flip(a.write(new Uint8Array([1]))))._tag, "BufferClosed")
+      assert.strictEqual((yield* Effect.flip(RedisLog.open(store, "k")))._tag, "LogNotFound")
+      const removed = yield* readAll(a, 0)
+      assert.deepStrictEqual([[...removed.bytes], removed.last.reachedEnd, removed.last.removed], [[7], true, true])
+      const ttl = Number(yield* server.command("PTTL", keysOf("k").meta))
+      assert.isTrue(ttl > 0 && ttl <= RedisStore.DEFAULT_REMOVE_GRACE_MS, `the meta expires after the grace (${ttl})`)
       const d = yield* RedisLog.create(store, "k", { capacity: 4096 })
       assert.notStrictEqual(d.epoch, a.epoch)
       const changed = yield* Effect.flip(a.write(new Uint8Array([1])))
@@ -189,7 +199,7 @@ describe("RedisLog", () => {
       assert.isTrue(equalBytes(r.bytes, concat(byOffset.map((x) => writes[x.i]))))
     }))
 
-  it.scopedLive("a re-sent batch (same producer and sequence) is recorded once; an older one is refused", () =>
+  it.scopedLive("a re-sent batch (same producer and sequence) is recorded once; order is enforced (GAP)", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const store = yield* RedisStore.make({ url: server.url })
@@ -198,7 +208,7 @@ describe("RedisLog", () => {
       const client = store.client as unknown as {
         sbAppend: (...args: Array<string | Buffer>) => Promise<Array<unknown>>
       }
-      const send = (seq: string, bytes: string) =>
+      const send = (seq: string, bytes: string, prev = "") =>
         Effect.promise(() =>
           client.sbAppend(
             k.meta,
@@ -207,20 +217,29 @@ describe("RedisLog", () => {
             k.dedup("p1"),
             log.epoch,
             seq,
+            prev,
             "",
             "0",
-            Buffer.from(bytes),
             k.channel,
-            "60000"
+            "60000",
+            "",
+            Buffer.from(bytes)
           )
         )
-      assert.deepStrictEqual(yield* send("1", "hello"), ["OK", 0, 5])
+      // OK start total tailLength (the log's entries are 64 bytes: everything so far sits in the open tail).
+      assert.deepStrictEqual(yield* send("1", "hello"), ["OK", 0, 5, 5])
       assert.deepStrictEqual(yield* send("1", "hello"), ["DUP", 0, 5])
-      assert.deepStrictEqual(yield* send("2", "!!"), ["OK", 5, 7])
+      assert.deepStrictEqual(yield* send("2", "!!"), ["OK", 5, 7, 7])
       assert.deepStrictEqual(yield* send("2", "!!"), ["DUP", 5, 7])
-      assert.deepStrictEqual(yield* send("1", "hello"), ["STALE"])
+      assert.deepStrictEqual(yield* send("1", "hello"), ["DUP", 0, 5], "the last two batches are remembered")
+      // A batch pipelined behind one that was not recorded is refused and writes nothing; in order, it goes through.
+      assert.deepStrictEqual(yield* send("4", "late", "3"), ["GAP"])
+      assert.deepStrictEqual(yield* send("3", "?"), ["OK", 7, 8, 8])
+      assert.deepStrictEqual(yield* send("4", "late", "3"), ["OK", 8, 12, 12])
+      assert.deepStrictEqual(yield* send("1", "hello"), ["STALE"], "older than the two remembered")
+      assert.deepStrictEqual(yield* send("3", "?"), ["DUP", 7, 8])
       const r = yield* readAll(log, 0)
-      assert.strictEqual(new TextDecoder().decode(r.bytes), "hello!!")
+      assert.strictEqual(new TextDecoder().decode(r.bytes), "hello!!?late")
     }))
 
   it.scopedLive("a write past 2^53 - 1 fails OffsetOverflow and writes nothing; ids stay exact up to it", () =>

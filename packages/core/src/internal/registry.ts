@@ -75,6 +75,12 @@ export const validateKey = (key: unknown): InvalidKey | undefined => {
   return undefined
 }
 
+/** @internal */
+export const checkKey = (key: string): Effect.Effect<string, InvalidKey> => {
+  const invalid = validateKey(key)
+  return invalid === undefined ? Exit.succeed(key) : Exit.fail(invalid)
+}
+
 // --- options ---
 
 type Limits = Api.Limits
@@ -126,6 +132,13 @@ export const validateOptions = (options: Api.Options | undefined): Limits | Inva
   if (!Duration.isDuration(idleTimeout)) return idleTimeout
   return { maxBuffers, maxTotalBytes, defaultCapacity, idleTimeout }
 }
+
+/** @internal */
+export const resolveLimits = (options?: Api.Options): Effect.Effect<Limits, InvalidRegistryOptions> =>
+  Effect.suspend(() => {
+    const limits = validateOptions(options)
+    return "idleTimeout" in limits ? Exit.succeed(limits) : Exit.fail(limits)
+  })
 
 // --- the registry ---
 

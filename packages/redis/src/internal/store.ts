@@ -32,6 +32,10 @@ export const DEFAULT_MAX_PENDING_WRITES = 1024
 export const DEFAULT_READ_ENTRIES = 32
 /** @internal */
 export const DEFAULT_DEDUP_TTL_MS = 60_000
+/** @internal */
+export const DEFAULT_REMOVE_GRACE_MS = 60_000
+/** @internal */
+export const DEFAULT_MAX_APPENDS_IN_FLIGHT = 2
 
 /** @internal */
 export type Options = Api.Options
@@ -57,7 +61,7 @@ export interface ScriptCommands {
   readonly sbRefresh: (meta: string, ...argv: Array<string>) => Promise<Reply>
   readonly sbRelease: (meta: string, ...argv: Array<string>) => Promise<Reply>
   readonly sbReadBuffer: (meta: string, log: string, tail: string, from: string, count: string) => Promise<Reply>
-  readonly sbRemove: (meta: string, log: string, tail: string, channel: string) => Promise<Reply | number>
+  readonly sbRemove: (meta: string, log: string, tail: string, ...argv: Array<string>) => Promise<Reply>
 }
 
 /** @internal */
@@ -119,16 +123,31 @@ export const resolveOptions = (options: Options = {}): Effect.Effect<ResolvedOpt
     if (dedupTtlMs < commandTimeoutMs) {
       return yield* new InvalidStoreOptions({ option: "dedupTtlMs", value: dedupTtlMs })
     }
+    const safetyPollMs = yield* positiveInt("safetyPollMs", options.safetyPollMs, DEFAULT_SAFETY_POLL_MS)
+    const removeGraceMs = yield* positiveInt("removeGraceMs", options.removeGraceMs, DEFAULT_REMOVE_GRACE_MS)
+    if (removeGraceMs < safetyPollMs) {
+      return yield* new InvalidStoreOptions({ option: "removeGraceMs", value: removeGraceMs })
+    }
+    const maxAppendsInFlight = yield* positiveInt(
+      "maxAppendsInFlight",
+      options.maxAppendsInFlight,
+      DEFAULT_MAX_APPENDS_IN_FLIGHT
+    )
+    if (maxAppendsInFlight > 2) {
+      return yield* new InvalidStoreOptions({ option: "maxAppendsInFlight", value: maxAppendsInFlight })
+    }
     return {
       url: options.url ?? DEFAULT_URL,
       keyPrefix,
       leaseMs,
-      safetyPollMs: yield* positiveInt("safetyPollMs", options.safetyPollMs, DEFAULT_SAFETY_POLL_MS),
+      safetyPollMs,
       commandTimeoutMs,
       maxBatchBytes: yield* positiveInt("maxBatchBytes", options.maxBatchBytes, DEFAULT_MAX_BATCH_BYTES),
       maxPendingWrites: yield* positiveInt("maxPendingWrites", options.maxPendingWrites, DEFAULT_MAX_PENDING_WRITES),
       readEntries: yield* positiveInt("readEntries", options.readEntries, DEFAULT_READ_ENTRIES),
-      dedupTtlMs
+      dedupTtlMs,
+      removeGraceMs,
+      maxAppendsInFlight
     }
   })
 
