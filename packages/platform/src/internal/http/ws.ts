@@ -42,19 +42,23 @@ export const closeReason = (reason: string): string => {
   return cut + "..."
 }
 
+const PING = { _tag: "Ping" } as const
+
 type Write = (chunk: Uint8Array | string | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>
 
 /** What the sender sends: hello, frames, gaps, the end and its close — or the close a refusal says. */
-const sender = (write: Write, plan: Api.ReadPlan): Effect.Effect<void, Socket.SocketError> => {
+const sender = (write: Write, plan: Api.ReadPlan, keepAliveMillis: number): Effect.Effect<void, Socket.SocketError> => {
   const { cursor, hello } = plan
   const close = (code: number, reason: string) => write(new Socket.CloseEvent(code, closeReason(reason)))
   if (plan.refused !== undefined) return close(Protocol.closeCodeOf(plan.refused.error), plan.refused.error.message)
   const sendEnd = (end: Parameters<typeof Protocol.wsMessage>[0]) =>
     Effect.zipRight(write(Protocol.wsMessage(end)), close(CLOSE_NORMAL, "end"))
-  const frames = framesOf(cursor).pipe(
+  const frames = framesOf(cursor, { millis: keepAliveMillis, element: PING }).pipe(
     Stream.runForEachChunk((chunk) =>
       Effect.forEach(chunk, (frame) =>
-        frame._tag === "Gap"
+        frame._tag === "Ping"
+          ? write(Protocol.wsPing)
+          : frame._tag === "Gap"
           ? write(Protocol.wsMessage({ type: "gap", requested: frame.requested, oldest: frame.oldest }))
           : write(Protocol.wsFrame(frame.offset, [frame.bytes], frame.bytes.length)), { discard: true })
     )
@@ -92,7 +96,11 @@ const sender = (write: Write, plan: Api.ReadPlan): Effect.Effect<void, Socket.So
  * send backlog is not visible here: on Node, `@scrollback/platform-node`
  * serves WebSocket with a bounded backlog and pings.
  */
-const session = (socket: Socket.Socket, plan: Api.ReadPlan, maxMessageBytes: number): Effect.Effect<void> =>
+const session = (
+  socket: Socket.Socket,
+  plan: Api.ReadPlan,
+  options: { readonly maxMessageBytes: number; readonly keepAliveMillis: number }
+): Effect.Effect<void> =>
   Effect.gen(function*() {
     const write = yield* socket.writer
     let open = false
@@ -101,7 +109,10 @@ const session = (socket: Socket.Socket, plan: Api.ReadPlan, maxMessageBytes: num
     const violation = yield* Deferred.make<number>()
     const reader = yield* socket.runRaw((message) => {
       const size = typeof message === "string" ? encoder.encode(message).length : message.length
-      Deferred.unsafeDone(violation, Exit.succeed(size > maxMessageBytes ? CLOSE_TOO_BIG : CLOSE_POLICY_VIOLATION))
+      Deferred.unsafeDone(
+        violation,
+        Exit.succeed(size > options.maxMessageBytes ? CLOSE_TOO_BIG : CLOSE_POLICY_VIOLATION)
+      )
     }, {
       onOpen: Effect.suspend(() => {
         open = true
@@ -128,7 +139,10 @@ const session = (socket: Socket.Socket, plan: Api.ReadPlan, maxMessageBytes: num
       Deferred.await(violation),
       (code) => write(new Socket.CloseEvent(code, "clients send no messages")).pipe(Effect.timeout(1000), Effect.ignore)
     )
-    yield* Effect.raceFirst(Effect.raceFirst(sender(write, plan), refuseClient), Fiber.await(reader)).pipe(
+    yield* Effect.raceFirst(
+      Effect.raceFirst(sender(write, plan, options.keepAliveMillis), refuseClient),
+      Fiber.await(reader)
+    ).pipe(
       // Finalizers run uninterruptibly: the write is made interruptible so that the timeout can give up on a
       // socket that closed meanwhile (its write would wait for ever).
       Effect.onInterrupt(() =>
@@ -169,6 +183,9 @@ export const ws = (
       request.upgrade,
       (error) => badRequest("upgrade", `this endpoint needs a WebSocket upgrade: ${error.message}`)
     )
-    yield* session(socket, plan, options.wsMaxMessageBytes)
+    yield* session(socket, plan, {
+      maxMessageBytes: options.wsMaxMessageBytes,
+      keepAliveMillis: options.keepAliveMillis
+    })
     return HttpServerResponse.empty()
   })
