@@ -6,6 +6,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../../ReplayHttp.js"
@@ -43,6 +44,26 @@ export const closeReason = (reason: string): string => {
 }
 
 const PING = { _tag: "Ping" } as const
+
+/**
+ * Ends the connection under a request once the bytes already queued (a close
+ * frame) are flushed, and destroys it then, where the runtime exposes it
+ * (Node; elsewhere it does nothing). Without it, the `ws` library waits up to
+ * 30 s for a closing handshake that a gone or hostile peer never sends — and
+ * a server's shutdown waits with it — or keeps reading what a client that
+ * broke the protocol still sends.
+ */
+const connectionDropper = (request: HttpServerRequest.HttpServerRequest) => (): void => {
+  const source: unknown = request.source
+  if (!Predicate.hasProperty(source, "socket")) return
+  const socket: unknown = source.socket
+  if (
+    !Predicate.hasProperty(socket, "end") || typeof socket.end !== "function" ||
+    !Predicate.hasProperty(socket, "destroy") || typeof socket.destroy !== "function"
+  ) return
+  const stream = socket as { end(callback: () => void): void; destroy(): void }
+  stream.end(() => stream.destroy())
+}
 
 type Write = (chunk: Uint8Array | string | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>
 
@@ -99,7 +120,11 @@ const sender = (write: Write, plan: Api.ReadPlan, keepAliveMillis: number): Effe
 const session = (
   socket: Socket.Socket,
   plan: Api.ReadPlan,
-  options: { readonly maxMessageBytes: number; readonly keepAliveMillis: number }
+  options: {
+    readonly maxMessageBytes: number
+    readonly keepAliveMillis: number
+    readonly dropConnection: () => void
+  }
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     const write = yield* socket.writer
@@ -137,22 +162,29 @@ const session = (
     }
     const refuseClient = Effect.flatMap(
       Deferred.await(violation),
-      (code) => write(new Socket.CloseEvent(code, "clients send no messages")).pipe(Effect.timeout(1000), Effect.ignore)
+      (code) =>
+        write(new Socket.CloseEvent(code, "clients send no messages")).pipe(
+          Effect.timeout(1000),
+          Effect.ignore,
+          Effect.zipRight(Effect.sync(options.dropConnection))
+        )
     )
     yield* Effect.raceFirst(
       Effect.raceFirst(sender(write, plan, options.keepAliveMillis), refuseClient),
       Fiber.await(reader)
     ).pipe(
       // Finalizers run uninterruptibly: the write is made interruptible so that the timeout can give up on a
-      // socket that closed meanwhile (its write would wait for ever).
+      // socket that closed meanwhile (its write would wait for ever). The connection is then dropped: a
+      // shutdown does not wait for the peer's closing handshake.
       Effect.onInterrupt(() =>
         open && !readerDone
           ? write(new Socket.CloseEvent(CLOSE_GOING_AWAY, "server shutdown")).pipe(
             Effect.interruptible,
             Effect.timeout(1000),
-            Effect.ignore
+            Effect.ignore,
+            Effect.zipRight(Effect.sync(options.dropConnection))
           )
-          : Effect.void
+          : Effect.sync(options.dropConnection)
       )
     )
   }).pipe(
@@ -185,7 +217,8 @@ export const ws = (
     )
     yield* session(socket, plan, {
       maxMessageBytes: options.wsMaxMessageBytes,
-      keepAliveMillis: options.keepAliveMillis
+      keepAliveMillis: options.keepAliveMillis,
+      dropConnection: connectionDropper(request)
     })
     return HttpServerResponse.empty()
   })
