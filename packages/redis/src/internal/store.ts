@@ -228,10 +228,12 @@ export const make = (
     const redisOptions: RedisOptions = { ...connectionOptions(resolved), ...options.redis }
     const client = yield* open(resolved.url, redisOptions, resolved.commandTimeoutMs, "command connection")
     const commands = defineScripts(client)
-    // The subscriber queues its (s)subscribe commands while reconnecting; they are resent on ready.
+    // The subscriber queues its (s)subscribe commands while reconnecting; they are resent on ready by the
+    // "ready" listener below, not by ioredis' own autoResubscribe, whose commands have no rejection handler
+    // (a connection killed again right after it came back rejected them as unhandled).
     const subscriber = yield* open(
       resolved.url,
-      { ...redisOptions, enableOfflineQueue: true, enableAutoPipelining: false },
+      { ...redisOptions, enableOfflineQueue: true, enableAutoPipelining: false, autoResubscribe: false },
       resolved.commandTimeoutMs,
       "subscriber connection"
     )
