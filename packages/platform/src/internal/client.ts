@@ -433,9 +433,10 @@ const sseEvent = (event: Sse.Event): Machine.Event | undefined => {
  * rescans its buffer from the start for every line it finds, so a chunk of
  * `n` lines costs O(n × chunk): fed whole, a 64 KiB chunk of small events
  * parses at ~0.2 MB/s; fed by lines, ~12 MB/s (large data events, ~185
- * MB/s). The pieces also show what came after the hello: any text after the
- * first event (a keep-alive comment, part of the next event) is progress
- * (an `Alive` event), since the parser reports no comments.
+ * MB/s). The pieces also show the keep-alives the parser does not report: a
+ * whole comment line (`: ping`) after the hello is progress (an `Alive`
+ * event). Part of an event is not: a link that always cuts before an event
+ * is complete must use up the retry schedule, not reset it for ever.
  *
  * The parser holds at most `maxEventBytes` of an event (its data and the
  * unterminated line); past that, the events completed before are delivered,
@@ -448,6 +449,8 @@ const sseDecoder = (maxEventBytes: number) => {
   }, { maxEventSize: maxEventBytes })
   /** The parser dispatched the connection's first event (the hello). */
   let started = false
+  /** The next piece starts a line. */
+  let lineStart = true
   let stopped = false
 
   return (texts: Chunk.Chunk<string>): Chunk.Chunk<Machine.Event> => {
@@ -460,8 +463,12 @@ const sseDecoder = (maxEventBytes: number) => {
       while (start < text.length && overflow === undefined) {
         const lf = text.indexOf("\n", start)
         const end = lf === -1 ? text.length : lf + 1
-        if (started) after = true
-        overflow = parser.feed(start === 0 && end === text.length ? text : text.slice(start, end))
+        const piece = start === 0 && end === text.length ? text : text.slice(start, end)
+        // A whole comment line; its start is a line's start: every piece but a chunk's first starts one, and a
+        // chunk's first does when the previous chunk ended with an LF.
+        if (started && lf !== -1 && piece.charCodeAt(0) === 58 && lineStart) after = true
+        lineStart = lf !== -1
+        overflow = parser.feed(piece)
         if (parsed.length > 0) started = true
         start = end
       }
