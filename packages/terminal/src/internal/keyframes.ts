@@ -2,6 +2,7 @@ import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import { InvalidOffset, type ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import * as ReplayStream from "@scrollback/platform/ReplayStream"
 import type * as XtermHeadless from "@xterm/headless"
+import type * as Unicode11 from "@xterm/addon-unicode11"
 import type { Terminal as TerminalType } from "@xterm/headless"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -22,6 +23,7 @@ import { VtScanner } from "./vtScanner.js"
 // A CommonJS bundle whose exports Node's ESM loader cannot see by name.
 const require = createRequire(import.meta.url)
 const { Terminal } = require("@xterm/headless") as typeof XtermHeadless
+const { Unicode11Addon } = require("@xterm/addon-unicode11") as typeof Unicode11
 
 /** @internal */
 export const TypeId: Api.TypeId = Symbol.for("@scrollback/terminal/TerminalKeyframes") as Api.TypeId
@@ -59,6 +61,7 @@ interface Settings {
   readonly maxSizeChanges: number
   readonly maxChunkBytes: number
   readonly verify: boolean
+  readonly unicodeVersion: Api.UnicodeVersion
 }
 
 const settings = (
@@ -92,11 +95,43 @@ const settings = (
   }
   const verify = options?.verify ?? true
   if (typeof verify !== "boolean") return invalid("verify", "a boolean")
-  return { cols, rows, scrollback, interval, maxKeyframes, maxKeyframeBytes, maxSizeChanges, maxChunkBytes, verify }
+  const unicodeVersion = options?.unicodeVersion ?? "6"
+  if (unicodeVersion !== "6" && unicodeVersion !== "11") {
+    return invalid("unicodeVersion", `"6" or "11", got ${JSON.stringify(unicodeVersion)}`)
+  }
+  return {
+    cols,
+    rows,
+    scrollback,
+    interval,
+    maxKeyframes,
+    maxKeyframeBytes,
+    maxSizeChanges,
+    maxChunkBytes,
+    verify,
+    unicodeVersion
+  }
 }
 
-const newTerminal = (cols: number, rows: number, scrollback: number) =>
-  new Terminal({ cols, rows, scrollback, allowProposedApi: true, logLevel: "off" })
+/**
+ * A headless terminal with xterm's defaults for everything that changes parsing, and the Unicode version of
+ * the character widths (`"11"`: `@xterm/addon-unicode11`, as a page that loads it).
+ *
+ * @internal
+ */
+export const newTerminal = (
+  cols: number,
+  rows: number,
+  scrollback: number,
+  unicodeVersion: Api.UnicodeVersion = "6"
+): TerminalType => {
+  const term = new Terminal({ cols, rows, scrollback, allowProposedApi: true, logLevel: "off" })
+  if (unicodeVersion === "11") {
+    term.loadAddon(new Unicode11Addon())
+    term.unicode.activeVersion = "11"
+  }
+  return term
+}
 
 /**
  * Parses a string in a scratch terminal at once, with xterm's synchronous write (internal, and
@@ -151,13 +186,21 @@ class KeyframesImpl implements Api.TerminalKeyframes {
   private lastAttempt = -1
 
   constructor(readonly buffer: ReplayBuffer.ReplayBuffer, private readonly settings: Settings) {
-    this.term = newTerminal(settings.cols, settings.rows, settings.scrollback)
+    this.term = newTerminal(settings.cols, settings.rows, settings.scrollback, settings.unicodeVersion)
     this.initialSize = { cols: settings.cols, rows: settings.rows }
     this.nextDue = settings.interval
   }
 
   pipe() {
     return pipeArguments(this, arguments)
+  }
+
+  get unicodeVersion(): Api.UnicodeVersion {
+    return this.settings.unicodeVersion
+  }
+
+  get scrollback(): number {
+    return this.settings.scrollback
   }
 
   supported(): boolean {
@@ -266,7 +309,7 @@ class KeyframesImpl implements Api.TerminalKeyframes {
     }
   }
 
-  readonly resize = (cols: number, rows: number): Effect.Effect<void, InvalidPtySize> =>
+  readonly resize = (cols: number, rows: number): Effect.Effect<Api.SizeChange, InvalidPtySize> =>
     Effect.flatMap(this.buffer.total, (total) =>
       Effect.suspend(() => {
         if (!isValidSize(cols, rows)) return Effect.fail(invalidSize(cols, rows))
@@ -285,7 +328,7 @@ class KeyframesImpl implements Api.TerminalKeyframes {
         if (!this.busy && !this.stopped && this.parsed === this.handed && this.position >= offset) {
           this.applySizes(offset)
         }
-        return Effect.void
+        return Effect.succeed<Api.SizeChange>({ offset, cols, rows })
       }))
 
   // --- trust ---
@@ -414,7 +457,12 @@ class KeyframesImpl implements Api.TerminalKeyframes {
         return
       }
       if (this.settings.verify) {
-        const replica = newTerminal(this.term.cols, this.term.rows, this.settings.scrollback)
+        const replica = newTerminal(
+          this.term.cols,
+          this.term.rows,
+          this.settings.scrollback,
+          this.settings.unicodeVersion
+        )
         writeNow(replica, serialized.snapshot)
         const difference = Snapshot.diff(this.term, replica)
         replica.dispose()
