@@ -46,6 +46,7 @@ import type { Pipeable } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/control.js"
 import type * as ReplayPty from "./ReplayPty.js"
+import type { InvalidPtySize, PtyExited } from "./ReplayPtyError.js"
 import type { TerminalAlreadyRegistered } from "./TerminalControlError.js"
 import type * as TerminalKeyframes from "./TerminalKeyframes.js"
 
@@ -88,8 +89,9 @@ export interface Options {
 
 /**
  * A terminal to serve: its keyframes (whose buffer is the one registered
- * under the key) and, to accept input, its PTY. Resize the PTY through its
- * sessions (or call `keyframes.resize` with every `pty.resize` of your own).
+ * under the key) and, to accept input, its PTY. Resize it through its
+ * controlling client or `TerminalControl.resize`, so that clients are told
+ * (not with `pty.resize` alone: the keyframes and clients would not know).
  *
  * @since 0.1.0
  * @category models
@@ -126,6 +128,13 @@ export interface TerminalControl extends Pipeable {
    * `TerminalAlreadyRegistered` if the key has one.
    */
   readonly register: (key: string, terminal: Terminal) => Effect.Effect<void, TerminalAlreadyRegistered, Scope.Scope>
+  /**
+   * Resizes the terminal under `key` as its controlling client would: the
+   * PTY (if it has one) and the keyframes together, and every client is told
+   * with a `resize` message at the offset it applies at. Nothing happens for
+   * a key with no terminal, or the size it has.
+   */
+  readonly resize: (key: string, cols: number, rows: number) => Effect.Effect<void, InvalidPtySize | PtyExited>
   /** The state of the terminal under `key`, if one is registered. */
   readonly state: (key: string) => Effect.Effect<Option.Option<State>>
 }

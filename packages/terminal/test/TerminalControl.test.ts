@@ -197,4 +197,100 @@ describe("TerminalControl over the WebSocket", () => {
         "the control message after the registration ended"
       )
     }))
+
+  describe("bad input: the documented close, never a crash; the PTY and the other clients carry on", () => {
+    const cases: ReadonlyArray<{
+      readonly name: string
+      readonly path?: string
+      readonly send: (client: { send: (data: string | Uint8Array) => void }) => void
+      readonly code: number
+    }> = [
+      {
+        name: "a message over wsMaxMessageBytes",
+        send: (c) => c.send(JSON.stringify({ type: "input", data: "y".repeat(5000) })),
+        code: 1009
+      },
+      { name: "text that is not JSON", send: (c) => c.send("{not json"), code: 1007 },
+      { name: "an unknown type", send: (c) => c.send(JSON.stringify({ type: "format-disk" })), code: 1007 },
+      {
+        name: "a field out of range",
+        send: (c) => c.send(JSON.stringify({ type: "resize", cols: 0, rows: 10 })),
+        code: 1007
+      },
+      {
+        name: "input that is not a string",
+        send: (c) => c.send(JSON.stringify({ type: "input", data: [1, 2] })),
+        code: 1007
+      },
+      {
+        name: "a binary message",
+        send: (c) => c.send(new TextEncoder().encode(JSON.stringify({ type: "input", data: "x" }))),
+        code: 1003
+      },
+      {
+        name: "a message to a plain (non-terminal) session",
+        path: "/scrollback/sh/ws",
+        send: (c) => c.send(JSON.stringify({ type: "input", data: "x" })),
+        code: 1008
+      },
+      {
+        name: "more than the inbound budget",
+        send: (c) => {
+          // Valid messages (a resize to the size it has, padded with spaces): only their bytes count.
+          for (let i = 0; i < 4; i++) c.send(" ".repeat(3000) + JSON.stringify({ type: "resize", cols: 80, rows: 24 }))
+        },
+        code: 1008
+      }
+    ]
+    for (const testCase of cases) {
+      it.scopedLive(`${testCase.name} → ${testCase.code}`, () =>
+        Effect.gen(function*() {
+          const server = yield* serve({ http: { wsInboundBytesPerSecond: 1, wsInboundBurstBytes: 8 * 1024 } })
+          yield* shell(server, "sh")
+          const controller = yield* connect(server.port, TERMINAL, withToken)
+          yield* controller.text("control", (c) => c.role === "controller")
+          const viewer = yield* connect(server.port, TERMINAL)
+          yield* viewer.text("control")
+          const bad = yield* connect(server.port, testCase.path ?? `${TERMINAL}&takeover=1`, withToken)
+          yield* bad.text("hello")
+          testCase.send(bad)
+          const closed = yield* bad.awaitClose()
+          assert.strictEqual(closed.code, testCase.code, closed.reason)
+          // The terminal, its controller and its viewer are unaffected: control is back with a client that types.
+          controller.sendJson({ type: "takeover" })
+          yield* controller.until(
+            () =>
+              controller.control?.role === "controller" && controller.texts("control").length > 1 ? true : undefined,
+            "control back"
+          )
+          // Ctrl-U first: whatever the bad client typed on the line is dropped.
+          controller.sendJson({ type: "input", data: "\x15echo sti''ll-alive\r" })
+          yield* viewer.outputMatches(/still-alive\r\n/)
+          assert.strictEqual(viewer.closed, undefined)
+          assert.strictEqual(controller.closed, undefined)
+        }))
+    }
+
+    it.scopedLive("input never crosses to another key", () =>
+      Effect.gen(function*() {
+        const server = yield* serve()
+        const a = yield* shell(server, "a")
+        const b = yield* shell(server, "b")
+        const ca = yield* connect(server.port, "/scrollback/a/ws?terminal=1", withToken)
+        const cb = yield* connect(server.port, "/scrollback/b/ws?terminal=1", withToken)
+        yield* ca.text("control", (c) => c.role === "controller")
+        yield* cb.text("control", (c) => c.role === "controller")
+        ca.sendJson({ type: "input", data: "echo only''-in-a\r" })
+        yield* ca.outputMatches(/\r\nonly-in-a\r\n/)
+        cb.sendJson({ type: "input", data: "echo only''-in-b\r" })
+        const seenB = yield* cb.outputMatches(/\r\nonly-in-b\r\n/)
+        assert.notInclude(seenB, "only-in-a")
+        assert.notInclude(ca.output(), "only-in-b")
+        const textOf = (term: typeof a) =>
+          Effect.map(Effect.orDie(term.buffer.readFrom(0)), (read) => new TextDecoder().decode(read.bytes))
+        assert.notInclude(yield* textOf(b), "only-in-a")
+        assert.include(yield* textOf(b), "only-in-b")
+        assert.notInclude(yield* textOf(a), "only-in-b")
+      }))
+  })
 })

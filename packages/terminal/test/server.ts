@@ -6,9 +6,9 @@
 import * as HttpServer from "@effect/platform/HttpServer"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import * as NodeReplayHttp from "@scrollback/platform-node/NodeReplayHttp"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayProtocol from "@scrollback/platform/ReplayProtocol"
-import * as NodeReplayHttp from "@scrollback/platform-node/NodeReplayHttp"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -175,9 +175,10 @@ export class Client {
   /** The first text message of this `type` (and matching `where`), waiting for it. */
   text(type: string, where: (json: any) => boolean = () => true): Effect.Effect<any> {
     return this.until(
-      () => this.messages.find((m) => m.kind === "text" && m.json.type === type && where(m.json))?.kind === "text"
-        ? (this.messages.find((m) => m.kind === "text" && m.json.type === type && where(m.json)) as any).json
-        : undefined,
+      () =>
+        this.messages.find((m) => m.kind === "text" && m.json.type === type && where(m.json))?.kind === "text"
+          ? (this.messages.find((m) => m.kind === "text" && m.json.type === type && where(m.json)) as any).json
+          : undefined,
       `a ${type} message`
     )
   }

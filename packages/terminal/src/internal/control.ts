@@ -10,9 +10,11 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { pipeArguments } from "effect/Pipeable"
 import * as Scope from "effect/Scope"
+import { type InvalidPtySize, PtyExited } from "../ReplayPtyError.js"
 import type * as Api from "../TerminalControl.js"
 import { TerminalAlreadyRegistered } from "../TerminalControlError.js"
 import type * as TerminalKeyframes from "../TerminalKeyframes.js"
+import { invalidSize } from "./size.js"
 
 /** @internal */
 export const TypeId: Api.TypeId = Symbol.for("@scrollback/terminal/TerminalControl") as Api.TypeId
@@ -59,6 +61,35 @@ class Entry {
 
   broadcastControl(): void {
     for (const session of this.sessions) session.sendControl()
+  }
+
+  /**
+   * Resizes the PTY and records the change in the keyframes in one synchronous step (no output can be written
+   * between them), then tells every client the offset it applies at.
+   */
+  resize(
+    cols: number,
+    rows: number
+  ): { readonly reason: "InvalidSize" | "Exited"; readonly message: string } | undefined {
+    if (this.size.cols === cols && this.size.rows === rows) return undefined
+    const pty = this.terminal.pty
+    if (pty !== undefined) {
+      const resized = Effect.runSyncExit(pty.resize(cols, rows))
+      if (Exit.isFailure(resized)) {
+        const error = resized.cause._tag === "Fail" ? resized.cause.error : undefined
+        return error?._tag === "InvalidPtySize"
+          ? { reason: "InvalidSize", message: error.message }
+          : { reason: "Exited", message: error?.message ?? "the terminal cannot be resized" }
+      }
+    }
+    const recorded = Effect.runSyncExit(this.keyframes.resize(cols, rows))
+    if (Exit.isFailure(recorded)) {
+      const error = recorded.cause._tag === "Fail" ? recorded.cause.error : undefined
+      return { reason: "InvalidSize", message: error?.message ?? "the size is out of bounds" }
+    }
+    this.size = { cols, rows }
+    this.broadcast({ type: "resize", ...recorded.value })
+    return undefined
   }
 }
 
@@ -199,15 +230,21 @@ class SessionImpl implements ReplayInteractive.Session {
       case "acquire":
         return this.canControl ? this.acquire(op.force) : Effect.sync(() => this.sendControl())
       case "takeover":
-        if (pty === undefined) return Effect.sync(() => this.reject("takeover", "ReadOnly", "this terminal takes no input"))
+        if (pty === undefined) {
+          return Effect.sync(() => this.reject("takeover", "ReadOnly", "this terminal takes no input"))
+        }
         if (!this.canControl) {
-          return Effect.sync(() => this.reject("takeover", "NotAllowed", "this client may not type (an access token is required)"))
+          return Effect.sync(() =>
+            this.reject("takeover", "NotAllowed", "this client may not type (an access token is required)")
+          )
         }
         return this.acquire(true)
       case "release":
         return this.isController ? this.release : Effect.void
       case "input":
-        if (pty === undefined) return Effect.sync(() => this.reject("input", "ReadOnly", "this terminal takes no input"))
+        if (pty === undefined) {
+          return Effect.sync(() => this.reject("input", "ReadOnly", "this terminal takes no input"))
+        }
         if (!this.isController) {
           return Effect.sync(() => this.reject("input", "NotController", "another client controls the terminal"))
         }
@@ -218,32 +255,19 @@ class SessionImpl implements ReplayInteractive.Session {
           })
         )
       case "resize":
-        if (pty === undefined) return Effect.sync(() => this.reject("resize", "ReadOnly", "this terminal takes no input"))
+        if (pty === undefined) {
+          return Effect.sync(() => this.reject("resize", "ReadOnly", "this terminal takes no input"))
+        }
         if (!this.isController) {
           return Effect.sync(() => this.reject("resize", "NotController", "another client controls the terminal"))
         }
-        return Effect.sync(() => this.resize(pty, op.cols, op.rows))
+        return Effect.sync(() => this.resize(op.cols, op.rows))
     }
   }
 
-  /**
-   * Resizes the PTY and records the change in the keyframes in one synchronous step (no output can be written
-   * between them), then tells every client the offset it applies at.
-   */
-  private resize(pty: NonNullable<Api.Terminal["pty"]>, cols: number, rows: number): void {
-    const entry = this.entry
-    if (entry.size.cols === cols && entry.size.rows === rows) return
-    const resized = Effect.runSyncExit(pty.resize(cols, rows))
-    if (Exit.isFailure(resized)) {
-      const error = resized.cause._tag === "Fail" ? resized.cause.error : undefined
-      return error?._tag === "InvalidPtySize"
-        ? this.reject("resize", "InvalidSize", error.message)
-        : this.reject("resize", "Exited", error?.message ?? "the terminal cannot be resized")
-    }
-    const recorded = Effect.runSyncExit(entry.keyframes.resize(cols, rows))
-    if (Exit.isFailure(recorded)) return this.reject("resize", "InvalidSize", "the size is out of bounds")
-    entry.size = { cols, rows }
-    entry.broadcast({ type: "resize", ...recorded.value })
+  private resize(cols: number, rows: number): void {
+    const refused = this.entry.resize(cols, rows)
+    if (refused !== undefined) this.reject("resize", refused.reason, refused.message)
   }
 
   /** Takes the lease (from its holder with `force`), under the terminal's control lock. */
@@ -285,7 +309,9 @@ class SessionImpl implements ReplayInteractive.Session {
   })
 
   readonly release: Effect.Effect<void> = Effect.suspend(() =>
-    this.entry.ops.withPermits(1)(this.dropLease).pipe(Effect.zipRight(Effect.sync(() => this.entry.broadcastControl())))
+    this.entry.ops.withPermits(1)(this.dropLease).pipe(
+      Effect.zipRight(Effect.sync(() => this.entry.broadcastControl()))
+    )
   )
 }
 
@@ -328,6 +354,17 @@ class ControlImpl implements Api.TerminalControl {
       })
     ).pipe(Effect.zipRight(Effect.sync(() => entry.broadcastControl())))
   }
+
+  readonly resize = (key: string, cols: number, rows: number): Effect.Effect<void, InvalidPtySize | PtyExited> =>
+    Effect.suspend((): Effect.Effect<void, InvalidPtySize | PtyExited> => {
+      const entry = this.entries.get(key)
+      if (entry === undefined || entry.closed) return Effect.void
+      const refused = entry.resize(cols, rows)
+      if (refused === undefined) return Effect.void
+      return refused.reason === "Exited"
+        ? Effect.fail(new PtyExited({ pid: entry.terminal.pty?.pid ?? 0, operation: "resize" }))
+        : Effect.fail(invalidSize(cols, rows))
+    })
 
   readonly state = (key: string): Effect.Effect<Option.Option<Api.State>> =>
     Effect.suspend(() => {
