@@ -36,6 +36,7 @@ import type * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
+import type * as Net from "node:net"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
@@ -389,6 +390,12 @@ export const make = (
 
     // Listen first: a taken port fails the start before the process runs.
     const nodeServer = Http.createServer()
+    // Every socket, upgraded WebSockets included (the server forgets those), for `dropConnections`.
+    const sockets = new Set<Net.Socket>()
+    nodeServer.on("connection", (socket: Net.Socket) => {
+      sockets.add(socket)
+      socket.on("close", () => sockets.delete(socket))
+    })
     yield* Layer.build(
       NodeReplayHttp.serve(() => nodeServer, { port: options.port ?? DEFAULT_PORT, host }, {
         ...httpOptions,
@@ -422,6 +429,8 @@ export const make = (
       commandLine,
       exitCode: Effect.flatMap(pty.exit, (exit) =>
         exit.signal === undefined ? Effect.succeed(exit.exitCode) : Effect.fail(`killed by ${exit.signal}`)),
-      dropConnections: Effect.sync(() => nodeServer.closeAllConnections())
+      dropConnections: Effect.sync(() => {
+        for (const socket of sockets) socket.destroy()
+      })
     }
   })
