@@ -274,7 +274,10 @@ const onText = (message) => {
         term.write("\x1bc", () => term.resize(message.cols, message.rows))
         term.write(message.snapshot)
         if (state.next !== null && state.next > 0) {
-          notify("info", `Bytes ${formatBytes.format(state.next)}… were evicted: the screen was restored from a keyframe.`)
+          notify(
+            "info",
+            `Bytes ${formatBytes.format(state.next)}… were evicted: the screen was restored from a keyframe.`
+          )
         }
       } else {
         if (state.next !== null && state.next !== message.offset) {

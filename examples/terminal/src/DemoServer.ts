@@ -15,15 +15,15 @@
  * @since 0.1.0
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import type { ServeError } from "@effect/platform/HttpServerError"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import type { ServeError } from "@effect/platform/HttpServerError"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import * as NodeReplayHttp from "@scrollback/platform-node/NodeReplayHttp"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import type { InvalidHttpOptions } from "@scrollback/platform/ReplayHttpError"
 import * as ReplayInteractive from "@scrollback/platform/ReplayInteractive"
-import * as NodeReplayHttp from "@scrollback/platform-node/NodeReplayHttp"
 import * as ReplayPty from "@scrollback/terminal/ReplayPty"
 import type { PtySpawnError } from "@scrollback/terminal/ReplayPtyError"
 import * as TerminalControl from "@scrollback/terminal/TerminalControl"
@@ -36,8 +36,8 @@ import type * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
-import type * as Net from "node:net"
 import { createRequire } from "node:module"
+import type * as Net from "node:net"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
@@ -214,7 +214,11 @@ const staticFiles: ReadonlyArray<{ readonly route: `/${string}`; readonly file: 
     file: Path.join(packageDir("@xterm/xterm"), "lib", "xterm.mjs"),
     type: "text/javascript"
   },
-  { route: "/vendor/xterm/xterm.css", file: Path.join(packageDir("@xterm/xterm"), "css", "xterm.css"), type: "text/css" },
+  {
+    route: "/vendor/xterm/xterm.css",
+    file: Path.join(packageDir("@xterm/xterm"), "css", "xterm.css"),
+    type: "text/css"
+  },
   {
     route: "/vendor/xterm/addon-fit.mjs",
     file: Path.join(packageDir("@xterm/addon-fit"), "lib", "addon-fit.mjs"),
@@ -372,9 +376,13 @@ export const make = (
       HttpLayerRouter.add(
         "GET",
         "/demo.json",
-        guarded(() =>
-          HttpServerResponse.text(config, { contentType: "application/json", headers: NO_STORE })
-        )
+        guarded(() => HttpServerResponse.text(config, { contentType: "application/json", headers: NO_STORE }))
+      ),
+      // Any other path: 404, after the same checks (a refused Host learns nothing, not even what is missing).
+      HttpLayerRouter.add(
+        "*",
+        "/*",
+        guarded(() => HttpServerResponse.text("not found", { status: 404, headers: NO_STORE }))
       ),
       ...files.map(({ body, route, type }) =>
         HttpLayerRouter.add(
@@ -430,7 +438,9 @@ export const make = (
       exitCode: Effect.flatMap(pty.exit, (exit) =>
         exit.signal === undefined ? Effect.succeed(exit.exitCode) : Effect.fail(`killed by ${exit.signal}`)),
       dropConnections: Effect.sync(() => {
-        for (const socket of sockets) socket.destroy()
+        for (const socket of sockets) {
+          socket.destroy()
+        }
       })
     }
   })

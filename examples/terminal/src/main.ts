@@ -119,7 +119,8 @@ const demo = Command.make(
       )
       yield* server.exitCode.pipe(
         Effect.matchEffect({
-          onSuccess: (code) => Console.log(`the process exited with code ${code}; the page keeps its screen. Ctrl-C stops.`),
+          onSuccess: (code) =>
+            Console.log(`the process exited with code ${code}; the page keeps its screen. Ctrl-C stops.`),
           onFailure: (reason) => Console.log(`the process was ${reason}; the page keeps its screen. Ctrl-C stops.`)
         })
       )
@@ -127,12 +128,18 @@ const demo = Command.make(
     }).pipe(
       Effect.catchTags({
         ServeError: (error) =>
-          Console.error(`scrollback demo: cannot listen on ${flags.host}:${flags.port}: ${String(error.cause)} (try --port 0)`)
+          Console.error(
+            `scrollback demo: cannot listen on ${flags.host}:${flags.port}: ${String(error.cause)} (try --port 0)`
+          )
             .pipe(Effect.zipRight(Effect.sync(() => process.exitCode = 1))),
         PtySpawnError: (error) =>
-          Console.error(`scrollback demo: ${error.message}`).pipe(Effect.zipRight(Effect.sync(() => process.exitCode = 1))),
+          Console.error(`scrollback demo: ${error.message}`).pipe(
+            Effect.zipRight(Effect.sync(() => process.exitCode = 1))
+          ),
         InvalidHttpOptions: (error) =>
-          Console.error(`scrollback demo: ${error.message}`).pipe(Effect.zipRight(Effect.sync(() => process.exitCode = 2)))
+          Console.error(`scrollback demo: ${error.message}`).pipe(
+            Effect.zipRight(Effect.sync(() => process.exitCode = 2))
+          )
       }),
       Effect.scoped
     )

@@ -8,6 +8,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as ReplayStream from "@scrollback/platform/ReplayStream"
+import type * as Unicode11 from "@xterm/addon-unicode11"
+import type * as XtermHeadless from "@xterm/headless"
 import type { Terminal } from "@xterm/xterm"
 import { Effect, Exit, Option, Scope, Stream } from "effect"
 import * as fs from "node:fs"
@@ -74,7 +76,9 @@ const extractScreen = (term: any, tail: number): Extracted => {
     const cell = line?.getCell(x)
     if (cell === undefined) return "-"
     const showsForeground = cell.isInverse() || cell.isUnderline() || cell.isStrikethrough() || cell.isOverline()
-    if (cell.getChars() === "" && !showsForeground) return `_${cell.getWidth()}:${cell.getBgColorMode()}:${cell.getBgColor()}`
+    if (cell.getChars() === "" && !showsForeground) {
+      return `_${cell.getWidth()}:${cell.getBgColorMode()}:${cell.getBgColor()}`
+    }
     return [
       cell.getChars() === "" ? " " : cell.getChars(),
       cell.getWidth(),
@@ -179,7 +183,12 @@ const waitInPage = <A>(page: Page, predicate: (arg: A) => boolean, arg: A, what:
 
 /** Waits until the terminal shows a line equal to `line`. */
 const awaitLine = (page: Page, line: string) =>
-  waitInPage(page, (expected: string) => window.readScreen().includes(expected), line, `the line ${JSON.stringify(line)}`)
+  waitInPage(
+    page,
+    (expected: string) => window.readScreen().includes(expected),
+    line,
+    `the line ${JSON.stringify(line)}`
+  )
 
 const openPage = (context: BrowserContext, url: string, reuse = true) =>
   Effect.promise(async () => {
@@ -211,8 +220,8 @@ const require = createRequire(import.meta.url)
 /** A reference @xterm/headless terminal (Unicode 11, as the page and the server's) fed the whole log. */
 const referenceOf = (log: Uint8Array, cols: number, rows: number) =>
   Effect.promise(async () => {
-    const { Terminal: Headless } = require("@xterm/headless") as typeof import("@xterm/headless")
-    const { Unicode11Addon } = require("@xterm/addon-unicode11") as typeof import("@xterm/addon-unicode11")
+    const { Terminal: Headless } = require("@xterm/headless") as typeof XtermHeadless
+    const { Unicode11Addon } = require("@xterm/addon-unicode11") as typeof Unicode11
     const term = new Headless({ cols, rows, scrollback: 5000, allowProposedApi: true })
     term.loadAddon(new Unicode11Addon())
     term.unicode.activeVersion = "11"
@@ -229,7 +238,13 @@ const referenceOf = (log: Uint8Array, cols: number, rows: number) =>
 const assertSameScreen = (page: Extracted, reference: Extracted, what: string) => {
   assert.deepStrictEqual(
     { cols: page.cols, rows: page.rows, type: page.type, cursor: page.cursor, modes: page.modes },
-    { cols: reference.cols, rows: reference.rows, type: reference.type, cursor: reference.cursor, modes: reference.modes },
+    {
+      cols: reference.cols,
+      rows: reference.rows,
+      type: reference.type,
+      cursor: reference.cursor,
+      modes: reference.modes
+    },
     what
   )
   for (let row = 0; row < reference.rows; row++) {
@@ -237,7 +252,11 @@ const assertSameScreen = (page: Extracted, reference: Extracted, what: string) =
   }
   assert.strictEqual(page.normal.length, reference.normal.length, `${what}: normal buffer lines`)
   for (let i = 0; i < reference.normal.length; i++) {
-    assert.strictEqual(page.normal[i], reference.normal[i], `${what}: normal buffer line ${i - reference.normal.length}`)
+    assert.strictEqual(
+      page.normal[i],
+      reference.normal[i],
+      `${what}: normal buffer line ${i - reference.normal.length}`
+    )
   }
 }
 
@@ -369,7 +388,12 @@ describe("the demo page in chromium", () => {
       // The controller reloads: the same screen, and it keeps control.
       const before = yield* readScreen(second)
       yield* Effect.promise(() => second.reload())
-      yield* waitInPage(second, () => window.scrollbackDemo.state.role === "controller", undefined, "control after reload")
+      yield* waitInPage(
+        second,
+        () => window.scrollbackDemo.state.role === "controller",
+        undefined,
+        "control after reload"
+      )
       yield* awaitLine(second, "moved")
       assert.deepStrictEqual(yield* readScreen(second), before)
       for (const page of [first, second]) {
