@@ -193,7 +193,7 @@ describe("ReplayProtocol", () => {
   describe("interactive sessions", () => {
     it.effect("client messages: the four types decode; anything else is refused", () =>
       Effect.sync(() => {
-        const good = [
+        const good: ReadonlyArray<ReplayProtocol.WsClientMessage> = [
           { type: "input", data: "ls -la\r" },
           { type: "input", data: "" },
           { type: "resize", cols: 1, rows: 1 },
