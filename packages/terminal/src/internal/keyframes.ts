@@ -1,9 +1,8 @@
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import { InvalidOffset, type ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import * as ReplayStream from "@scrollback/platform/ReplayStream"
-import type * as Unicode11 from "@xterm/addon-unicode11"
-import type * as XtermHeadless from "@xterm/headless"
-import type { Terminal as TerminalType } from "@xterm/headless"
+import * as Unicode11 from "@xterm/addon-unicode11"
+import * as XtermHeadless from "@xterm/headless"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -12,7 +11,6 @@ import * as Option from "effect/Option"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { createRequire } from "node:module"
 import { InvalidPtySize } from "../ReplayPtyError.js"
 import type * as Api from "../TerminalKeyframes.js"
 import { InvalidKeyframesOptions } from "../TerminalKeyframesError.js"
@@ -20,10 +18,15 @@ import { DEFAULT_COLS, DEFAULT_ROWS, invalidSize, isValidSize } from "./size.js"
 import * as Snapshot from "./snapshot.js"
 import { VtScanner } from "./vtScanner.js"
 
-// A CommonJS bundle whose exports Node's ESM loader cannot see by name.
-const require = createRequire(import.meta.url)
-const { Terminal } = require("@xterm/headless") as typeof XtermHeadless
-const { Unicode11Addon } = require("@xterm/addon-unicode11") as typeof Unicode11
+type TerminalType = XtermHeadless.Terminal
+
+/**
+ * CommonJS bundles whose exports Node's ESM loader cannot see by name: under ESM their namespace holds
+ * `module.exports` as `default`; in the CommonJS build (they say `__esModule`) it is `module.exports` itself.
+ */
+const exportsOf = <A>(namespace: A): A => (namespace as { readonly default?: A }).default ?? namespace
+const { Terminal } = exportsOf(XtermHeadless)
+const { Unicode11Addon } = exportsOf(Unicode11)
 
 /** @internal */
 export const TypeId: Api.TypeId = Symbol.for("@scrollback/terminal/TerminalKeyframes") as Api.TypeId
