@@ -174,7 +174,7 @@ export const make: (
  *
  * @example
  * ```ts
- * import { ReplayBuffer, ReplayRegistry } from "@scrollback/core"
+ * import { ReplayRegistry } from "@scrollback/core"
  * import { ReplayHttp } from "@scrollback/platform"
  * import { NodeReplayHttp } from "@scrollback/platform-node"
  * import { ReplayPty, TerminalControl, TerminalKeyframes } from "@scrollback/terminal"
