@@ -401,7 +401,7 @@ describe("the demo page in chromium", () => {
         assert.deepStrictEqual(state.anomalies, [])
         assert.deepStrictEqual(state.gaps, [])
       }
-    }))
+    }), 240_000)
 
   it.scopedLive("2 MiB of colour and a full-screen program through 16 KiB: a new page, a reload and a page back online show the reference screen", () =>
     Effect.gen(function*() {
@@ -511,7 +511,7 @@ describe("the demo page in chromium", () => {
       assert.isAtLeast(back.connections, 2)
       assert.strictEqual(back.snapshots, 2)
       yield* Effect.promise(() => page.screenshot({ path: path.join(os.tmpdir(), "scrollback-demo-keyframes.png") }))
-    }))
+    }), 240_000)
 
   it.scopedLive("resumes after a cut, offline and a reload: every line exactly once, then the end", () =>
     Effect.gen(function*() {
@@ -552,7 +552,7 @@ describe("the demo page in chromium", () => {
       yield* awaitScreen(page, expectedLines(1, 60), "every line once after the reload")
       const notice = yield* Effect.promise(() => page.locator(".notice.end").innerText())
       assert.include(notice, "exited (code 0)")
-    }))
+    }), 240_000)
 
   it.scopedLive("starts over when the server comes back with another run (a new epoch), never splicing two runs", () =>
     Effect.gen(function*() {
@@ -592,5 +592,5 @@ describe("the demo page in chromium", () => {
       const notice = yield* Effect.promise(() => page.locator(".notice.info").innerText())
       assert.include(notice, "The server restarted")
       assert.isTrue(Option.isSome(yield* second.buffer.ended))
-    }))
+    }), 240_000)
 })

@@ -202,7 +202,8 @@ describe("pnpm demo", () => {
         assert.isFalse(isAlive(pid), "the process was stopped")
         yield* Effect.promise(() => sse.cancel().catch(() => undefined))
         ws.socket?.terminate()
-      })
+      }),
+    180_000
   )
 
   it.scopedLive("safe by default: 127.0.0.1 only; other Hosts and Origins are refused on every endpoint (403, JSON)", () =>
@@ -255,7 +256,7 @@ describe("pnpm demo", () => {
       assert.strictEqual(anonymous.status, 401)
       demo.child.kill("SIGINT")
       assert.deepStrictEqual(yield* awaitExit(demo), { code: 0, signal: null })
-    }))
+    }), 180_000)
 
   it.scopedLive("--share: anyone may watch without the token; typing still needs it", () =>
     Effect.gen(function*() {
@@ -277,7 +278,7 @@ describe("pnpm demo", () => {
       typist.socket?.terminate()
       demo.child.kill("SIGINT")
       assert.deepStrictEqual(yield* awaitExit(demo), { code: 0, signal: null })
-    }))
+    }), 180_000)
 
   it.scopedLive("runs the command after --, in a terminal, and reports its exit code", () =>
     Effect.gen(function*() {
@@ -309,7 +310,7 @@ describe("pnpm demo", () => {
       assert.strictEqual(config.command, `${process.execPath} ${fixture} 3 1 5 ${gates}`)
       demo.child.kill("SIGINT")
       assert.deepStrictEqual(yield* awaitExit(demo), { code: 0, signal: null })
-    }))
+    }), 180_000)
 
   it.scopedLive("refuses bad flags with exit code 2, and a taken port with exit code 1", () =>
     Effect.gen(function*() {
@@ -344,7 +345,7 @@ describe("pnpm demo", () => {
       assert.include(second.output.stderr, `cannot listen on 127.0.0.1:${port}`)
       first.child.kill("SIGINT")
       assert.deepStrictEqual(yield* awaitExit(first), { code: 0, signal: null })
-    }))
+    }), 180_000)
 
   it.scopedLive("`pnpm demo -- sh -c …` (pnpm drops the --): the command keeps its own flags", () =>
     Effect.gen(function*() {
@@ -353,5 +354,5 @@ describe("pnpm demo", () => {
       yield* poll("the exit line", () => demo.output.stdout.includes("the process exited with code 4") || undefined)
       demo.child.kill("SIGINT")
       assert.deepStrictEqual(yield* awaitExit(demo), { code: 0, signal: null })
-    }))
+    }), 180_000)
 })

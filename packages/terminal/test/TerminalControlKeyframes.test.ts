@@ -141,7 +141,7 @@ describe("keyframes over the WebSocket", () => {
       assert.deepStrictEqual(gap, { type: "gap", requested: 0, oldest })
       yield* receivedUpTo(plain, total)
       assert.deepStrictEqual(plain.texts("terminal"), [])
-    }))
+    }), 180_000)
 
   it.scopedLive("a client that falls behind eviction while following continues from a snapshot, not a gap", () =>
     Effect.gen(function*() {
@@ -169,7 +169,7 @@ describe("keyframes over the WebSocket", () => {
       assert.deepStrictEqual(applied.gaps, [], "a snapshot, never a gap")
       assert.isAtLeast(applied.snapshots, 1)
       assertSame(reference, applied.term, SCROLLBACK, "a client that fell behind")
-    }))
+    }), 180_000)
 
   it.scopedLive("when the engine fell behind and has no keyframe, a new client gets today's gap, visibly", () =>
     Effect.gen(function*() {
@@ -184,5 +184,5 @@ describe("keyframes over the WebSocket", () => {
       assert.strictEqual(start.snapshot, undefined)
       const gap = yield* client.text("gap")
       assert.deepStrictEqual(gap, { type: "gap", requested: 0, oldest: yield* buffer.oldest })
-    }))
+    }), 180_000)
 })

@@ -453,11 +453,13 @@ export const make = (
       service: ReplayInteractive.ReplayInteractive,
       read: ReplayHttp.ReadRequest,
       plan: ReplayHttp.ReadPlan
-    ): Effect.Effect<Prepared> =>
-      Effect.gen(function*() {
+    ): Effect.Effect<Prepared> => {
+      let opened: ReplayInteractive.Session | undefined
+      return Effect.gen(function*() {
         const decoded = decodeReadQuery(read.query)
         if (Either.isLeft(decoded)) return { plan, session: undefined }
         const session = yield* service.open({ ...read, buffer: plan.buffer, decoded: decoded.right })
+        opened = session
         if (session === undefined || session.from === undefined) return { plan, session }
         const made = yield* Effect.either(
           ReplayCursor.make(plan.buffer, { from: session.from, onEvicted: plan.cursor.onEvicted })
@@ -466,7 +468,13 @@ export const make = (
         const cursor = made.right
         const hello = { epoch: plan.buffer.epoch, offset: cursor.start, oldest: cursor.oldest, total: cursor.total }
         return { plan: { ...plan, cursor, hello }, session }
-      }).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.sync(plan.release)))
+      }).pipe(Effect.onExit((exit) =>
+        Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => {
+          plan.release()
+          opened?.close()
+        })
+      ))
+    }
 
     const prepareWs = (read: ReplayHttp.ReadRequest): Effect.Effect<Prepared, ReplayHttp.Refusal, Services> => {
       const prepared = ReplayHttp.prepareRead(read)
