@@ -330,267 +330,283 @@ const linesDemo = (options: {
   })
 
 describe("the demo page in chromium", () => {
-  it.scopedLive("typing shows the echo in this page and a second one; the viewer cannot type; take-over moves control", () =>
-    Effect.gen(function*() {
-      const { context } = yield* browser
-      const demo = yield* DemoServer.make({
-        port: 0,
-        producer: { _tag: "Command", command: "bash", args: ["--norc", "--noprofile"] }
-      })
-      // The URL with the token: the page gets its cookie, and control (nobody has it yet).
-      const first = yield* openPage(context, demo.url)
-      assert.strictEqual(new URL(first.url()).search, "", "the token left the address bar")
-      yield* waitInPage(first, () => window.scrollbackDemo.state.role === "controller", undefined, "control")
-      yield* typeLine(first, "echo hel''lo")
-      yield* awaitLine(first, "hello")
+  it.scopedLive(
+    "typing shows the echo in this page and a second one; the viewer cannot type; take-over moves control",
+    () =>
+      Effect.gen(function*() {
+        const { context } = yield* browser
+        const demo = yield* DemoServer.make({
+          port: 0,
+          producer: { _tag: "Command", command: "bash", args: ["--norc", "--noprofile"] }
+        })
+        // The URL with the token: the page gets its cookie, and control (nobody has it yet).
+        const first = yield* openPage(context, demo.url)
+        assert.strictEqual(new URL(first.url()).search, "", "the token left the address bar")
+        yield* waitInPage(first, () => window.scrollbackDemo.state.role === "controller", undefined, "control")
+        yield* typeLine(first, "echo hel''lo")
+        yield* awaitLine(first, "hello")
 
-      // A second tab (the same cookie): it watches, live, at the controller's size.
-      const second = yield* openPage(context, demo.baseUrl, false)
-      yield* waitInPage(second, () => window.scrollbackDemo.state.role === "viewer", undefined, "a viewer")
-      const viewer = yield* readState(second)
-      assert.isTrue(viewer.canControl)
-      assert.isTrue(viewer.controlled)
-      yield* awaitLine(second, "hello")
+        // A second tab (the same cookie): it watches, live, at the controller's size.
+        const second = yield* openPage(context, demo.baseUrl, false)
+        yield* waitInPage(second, () => window.scrollbackDemo.state.role === "viewer", undefined, "a viewer")
+        const viewer = yield* readState(second)
+        assert.isTrue(viewer.canControl)
+        assert.isTrue(viewer.controlled)
+        yield* awaitLine(second, "hello")
 
-      // The viewer types: nothing is sent. The controller's next line shows in both, the viewer's nowhere.
-      yield* typeLine(second, "echo no''pe")
-      yield* typeLine(first, "echo do''ne")
-      yield* awaitLine(first, "done")
-      yield* awaitLine(second, "done")
-      assert.strictEqual((yield* readState(second)).sent, 0, "the viewer sent nothing")
-      assert.notInclude((yield* readScreen(first)).join("\n"), "nope")
-      assert.notInclude((yield* readScreen(second)).join("\n"), "nope")
+        // The viewer types: nothing is sent. The controller's next line shows in both, the viewer's nowhere.
+        yield* typeLine(second, "echo no''pe")
+        yield* typeLine(first, "echo do''ne")
+        yield* awaitLine(first, "done")
+        yield* awaitLine(second, "done")
+        assert.strictEqual((yield* readState(second)).sent, 0, "the viewer sent nothing")
+        assert.notInclude((yield* readScreen(first)).join("\n"), "nope")
+        assert.notInclude((yield* readScreen(second)).join("\n"), "nope")
 
-      // Take-over: the second tab controls, the first watches.
-      yield* Effect.promise(() => second.click("#control"))
-      yield* waitInPage(second, () => window.scrollbackDemo.state.role === "controller", undefined, "control moved")
-      yield* waitInPage(first, () => window.scrollbackDemo.state.role === "viewer", undefined, "the first watches")
-      const sentBefore = (yield* readState(first)).sent
-      yield* typeLine(first, "echo sta''le")
-      yield* typeLine(second, "echo mo''ved")
-      yield* awaitLine(first, "moved")
-      yield* awaitLine(second, "moved")
-      assert.strictEqual((yield* readState(first)).sent, sentBefore)
-      assert.notInclude((yield* readScreen(second)).join("\n"), "stale")
-      // Both show the terminal at the controller's size, which is the PTY's.
-      const size = yield* demo.pty.size
-      yield* waitInPage(
-        first,
-        (s: { cols: number; rows: number }) => window.term.cols === s.cols && window.term.rows === s.rows,
-        yield* Effect.promise(() => second.evaluate(() => ({ cols: window.term.cols, rows: window.term.rows }))),
-        "the viewer at the controller's size"
-      )
-      assert.deepStrictEqual(
-        yield* Effect.promise(() => second.evaluate(() => ({ cols: window.term.cols, rows: window.term.rows }))),
-        size
-      )
+        // Take-over: the second tab controls, the first watches.
+        yield* Effect.promise(() => second.click("#control"))
+        yield* waitInPage(second, () => window.scrollbackDemo.state.role === "controller", undefined, "control moved")
+        yield* waitInPage(first, () => window.scrollbackDemo.state.role === "viewer", undefined, "the first watches")
+        const sentBefore = (yield* readState(first)).sent
+        yield* typeLine(first, "echo sta''le")
+        yield* typeLine(second, "echo mo''ved")
+        yield* awaitLine(first, "moved")
+        yield* awaitLine(second, "moved")
+        assert.strictEqual((yield* readState(first)).sent, sentBefore)
+        assert.notInclude((yield* readScreen(second)).join("\n"), "stale")
+        // Both show the terminal at the controller's size, which is the PTY's.
+        const size = yield* demo.pty.size
+        yield* waitInPage(
+          first,
+          (s: { cols: number; rows: number }) => window.term.cols === s.cols && window.term.rows === s.rows,
+          yield* Effect.promise(() => second.evaluate(() => ({ cols: window.term.cols, rows: window.term.rows }))),
+          "the viewer at the controller's size"
+        )
+        assert.deepStrictEqual(
+          yield* Effect.promise(() => second.evaluate(() => ({ cols: window.term.cols, rows: window.term.rows }))),
+          size
+        )
 
-      // The controller reloads: the same screen, and it keeps control.
-      const before = yield* readScreen(second)
-      yield* Effect.promise(() => second.reload())
-      yield* waitInPage(
-        second,
-        () => window.scrollbackDemo.state.role === "controller",
-        undefined,
-        "control after reload"
-      )
-      yield* awaitLine(second, "moved")
-      assert.deepStrictEqual(yield* readScreen(second), before)
-      for (const page of [first, second]) {
+        // The controller reloads: the same screen, and it keeps control.
+        const before = yield* readScreen(second)
+        yield* Effect.promise(() => second.reload())
+        yield* waitInPage(
+          second,
+          () => window.scrollbackDemo.state.role === "controller",
+          undefined,
+          "control after reload"
+        )
+        yield* awaitLine(second, "moved")
+        assert.deepStrictEqual(yield* readScreen(second), before)
+        for (const page of [first, second]) {
+          const state = yield* readState(page)
+          assert.deepStrictEqual(state.anomalies, [])
+          assert.deepStrictEqual(state.gaps, [])
+        }
+      }),
+    240_000
+  )
+
+  it.scopedLive(
+    "2 MiB of colour and a full-screen program through 16 KiB: a new page, a reload and a page back online show the reference screen",
+    () =>
+      Effect.gen(function*() {
+        const { context } = yield* browser
+        const cols = 90
+        const rows = 28
+        const plan = { seed: 7, scrolled: 2 * 1024 * 1024, more: 96 * 1024, cols, rows, chunk: 8 * 1024 }
+        const { chunks, drawn } = makeChunks(plan)
+        const ends: Array<number> = []
+        for (const chunk of chunks) ends.push((ends.at(-1) ?? 0) + chunk.length)
+        const demo = yield* DemoServer.make({
+          port: 0,
+          capacity: 16 * 1024,
+          cols,
+          rows,
+          share: true,
+          keyframes: { scrollback: 200 },
+          producer: {
+            _tag: "Command",
+            command: process.execPath,
+            args: [path.join(fixtures, "screen.mjs"), JSON.stringify(plan)]
+          }
+        })
+        // Every byte the buffer held, in order (it fails, failing the test, if it ever fell behind eviction).
+        const log = { parts: [] as Array<Uint8Array>, length: 0 }
+        yield* ReplayStream.follow(demo.buffer, { from: 0 }).pipe(
+          Stream.runForEach((bytes) =>
+            Effect.sync(() => {
+              log.parts.push(bytes.slice())
+              log.length += bytes.length
+            })
+          ),
+          Effect.forkScoped
+        )
+        const collected = (offset: number) =>
+          Effect.promise(async () => {
+            const deadline = Date.now() + WAIT_MS
+            while (log.length < offset) {
+              if (Date.now() > deadline) throw new Error(`the log reached ${log.length} of ${offset}`)
+              await new Promise((resolve) => setTimeout(resolve, 5))
+            }
+          })
+        /** Lets the producer print chunks up to `last`, each once the engine and the log read the one before. */
+        let released = 0
+        const printUpTo = (last: number) =>
+          Effect.gen(function*() {
+            for (; released <= last; released++) {
+              if (released > 0) yield* demo.pty.write("n")
+              const end = ends[released]
+              for (let total = yield* demo.buffer.total; total < end; total = yield* demo.buffer.total) {
+                yield* demo.buffer.awaitData(total)
+              }
+              assert.strictEqual(yield* demo.buffer.total, end, "the PTY passes the bytes as they are")
+              yield* demo.keyframes.awaitPosition(end)
+              yield* collected(end)
+            }
+          })
+        const whole = () => {
+          const all = new Uint8Array(log.length)
+          let at = 0
+          for (const part of log.parts) {
+            all.set(part, at)
+            at += part.length
+          }
+          return all
+        }
+        const TAIL = rows + 150
+        const compare = (page: Page, what: string) =>
+          Effect.gen(function*() {
+            const total = yield* demo.buffer.total
+            yield* waitInPage(page, (t: number) => window.scrollbackDemo.state.next === t, total, `${what}: every byte`)
+            const reference = yield* referenceOf(whole(), cols, rows)
+            assertSameScreen(yield* extractPage(page, TAIL), extractScreen(reference, TAIL), what)
+            reference.dispose()
+            const state = yield* readState(page)
+            assert.deepStrictEqual(state.anomalies, [], what)
+            assert.deepStrictEqual(state.gaps, [], `${what}: no gap`)
+            return state
+          })
+
+        yield* printUpTo(drawn)
+        assert.isAbove(yield* demo.buffer.oldest, 2 * 1024 * 1024 - 16 * 1024, "the start was evicted")
+        assert.isTrue((yield* demo.keyframes.stats).trusted)
+
+        // A new page (no token: read-only, it never resizes the terminal) gets a snapshot: the reference screen.
+        const page = yield* openPage(context, demo.baseUrl)
+        const fresh = yield* compare(page, "a new page")
+        assert.strictEqual(fresh.role, "viewer")
+        assert.isFalse(fresh.canControl)
+        assert.strictEqual(fresh.snapshots, 1)
+
+        // A reload: a fresh terminal, the same screen.
+        yield* Effect.promise(() => page.reload())
+        yield* waitInPage(page, () => window.scrollbackDemo.state.connections >= 1, undefined, "the reload")
+        assert.strictEqual((yield* compare(page, "a reloaded page")).snapshots, 1)
+
+        // Offline while the program redraws six times the capacity: back online, the page resumes from its
+        // offset, which was evicted: a snapshot again, and the reference screen.
+        yield* Effect.promise(() => context.setOffline(true))
+        yield* demo.dropConnections
+        yield* waitInPage(page, () => window.scrollbackDemo.state.status === "reconnecting", undefined, "offline")
+        const offlineAt = (yield* readState(page)).next!
+        yield* printUpTo(chunks.length - 1)
+        assert.isAbove(yield* demo.buffer.oldest, offlineAt, "what the page missed was evicted")
+        yield* Effect.promise(() => context.setOffline(false))
+        const back = yield* compare(page, "a page back online")
+        assert.isAtLeast(back.connections, 2)
+        assert.strictEqual(back.snapshots, 2)
+        yield* Effect.promise(() => page.screenshot({ path: path.join(os.tmpdir(), "scrollback-demo-keyframes.png") }))
+      }),
+    240_000
+  )
+
+  it.scopedLive(
+    "resumes after a cut, offline and a reload: every line exactly once, then the end",
+    () =>
+      Effect.gen(function*() {
+        const { context } = yield* browser
+        const gates = yield* gateDir
+        const demo = yield* linesDemo({ count: 60, exitCode: 0, holds: [20, 40], gates })
+
+        yield* awaitHeld(gates, 20)
+        const page = yield* openPage(context, demo.url)
+        yield* awaitScreen(page, expectedLines(1, 19), "the replay of lines 1..19")
+
+        // Every connection cut: the page resumes at its offset, and live lines 20..39 arrive once.
+        yield* demo.dropConnections
+        yield* waitInPage(page, () => window.scrollbackDemo.state.connections >= 2, undefined, "a reconnection")
+        yield* release(gates, 20)
+        yield* awaitHeld(gates, 40)
+        yield* awaitScreen(page, expectedLines(1, 39), "lines 1..39 after the cut")
+
+        // Offline, cut, lines printed meanwhile; back online they arrive, once.
+        yield* Effect.promise(() => context.setOffline(true))
+        yield* demo.dropConnections
+        yield* waitInPage(page, () => window.scrollbackDemo.state.status === "reconnecting", undefined, "offline")
+        yield* release(gates, 40)
+        assert.strictEqual(yield* demo.exitCode, 0)
+        yield* Effect.promise(() => context.setOffline(false))
+        yield* awaitScreen(page, expectedLines(1, 60), "every line once after coming back online")
+        yield* waitInPage(page, () => window.scrollbackDemo.state.end !== null, undefined, "the end")
         const state = yield* readState(page)
+        assert.deepStrictEqual(state.end, { type: "end", status: "ended" } as unknown, "the end")
+        assert.strictEqual(state.status, "ended")
         assert.deepStrictEqual(state.anomalies, [])
         assert.deepStrictEqual(state.gaps, [])
-      }
-    }), 240_000)
+        assert.strictEqual(state.next, yield* demo.buffer.total)
 
-  it.scopedLive("2 MiB of colour and a full-screen program through 16 KiB: a new page, a reload and a page back online show the reference screen", () =>
-    Effect.gen(function*() {
-      const { context } = yield* browser
-      const cols = 90
-      const rows = 28
-      const plan = { seed: 7, scrolled: 2 * 1024 * 1024, more: 96 * 1024, cols, rows, chunk: 8 * 1024 }
-      const { chunks, drawn } = makeChunks(plan)
-      const ends: Array<number> = []
-      for (const chunk of chunks) ends.push((ends.at(-1) ?? 0) + chunk.length)
-      const demo = yield* DemoServer.make({
-        port: 0,
-        capacity: 16 * 1024,
-        cols,
-        rows,
-        share: true,
-        keyframes: { scrollback: 200 },
-        producer: {
-          _tag: "Command",
-          command: process.execPath,
-          args: [path.join(fixtures, "screen.mjs"), JSON.stringify(plan)]
-        }
-      })
-      // Every byte the buffer held, in order (it fails, failing the test, if it ever fell behind eviction).
-      const log = { parts: [] as Array<Uint8Array>, length: 0 }
-      yield* ReplayStream.follow(demo.buffer, { from: 0 }).pipe(
-        Stream.runForEach((bytes) =>
-          Effect.sync(() => {
-            log.parts.push(bytes.slice())
-            log.length += bytes.length
-          })
-        ),
-        Effect.forkScoped
-      )
-      const collected = (offset: number) =>
-        Effect.promise(async () => {
-          const deadline = Date.now() + WAIT_MS
-          while (log.length < offset) {
-            if (Date.now() > deadline) throw new Error(`the log reached ${log.length} of ${offset}`)
-            await new Promise((resolve) => setTimeout(resolve, 5))
+        // A reload: the same lines, and the end.
+        yield* Effect.promise(() => page.reload())
+        yield* waitInPage(page, () => window.scrollbackDemo.state.end !== null, undefined, "the end after the reload")
+        yield* awaitScreen(page, expectedLines(1, 60), "every line once after the reload")
+        const notice = yield* Effect.promise(() => page.locator(".notice.end").innerText())
+        assert.include(notice, "exited (code 0)")
+      }),
+    240_000
+  )
+
+  it.scopedLive(
+    "starts over when the server comes back with another run (a new epoch), never splicing two runs",
+    () =>
+      Effect.gen(function*() {
+        const { context } = yield* browser
+        const gates = yield* gateDir
+        const scopeA = yield* Scope.make()
+        const first = yield* linesDemo({ count: 30, exitCode: 0, holds: [10], gates }).pipe(Scope.extend(scopeA))
+        yield* awaitHeld(gates, 10)
+        const page = yield* openPage(context, first.url)
+        yield* awaitScreen(page, expectedLines(1, 9), "the first run's lines 1..9")
+
+        // Cut off while the first run's server goes away and another (same token) takes its port.
+        yield* Effect.promise(() => context.setOffline(true))
+        yield* first.dropConnections
+        yield* waitInPage(page, () => window.scrollbackDemo.state.status === "reconnecting", undefined, "offline")
+        yield* Scope.close(scopeA, Exit.void)
+        const second = yield* DemoServer.make({
+          port: first.port,
+          token: first.token,
+          producer: {
+            _tag: "Command",
+            command: process.execPath,
+            args: [path.join(fixtures, "lines.mjs"), "3", "2", "0", gates]
           }
         })
-      /** Lets the producer print chunks up to `last`, each once the engine and the log read the one before. */
-      let released = 0
-      const printUpTo = (last: number) =>
-        Effect.gen(function*() {
-          for (; released <= last; released++) {
-            if (released > 0) yield* demo.pty.write("n")
-            const end = ends[released]
-            for (let total = yield* demo.buffer.total; total < end; total = yield* demo.buffer.total) {
-              yield* demo.buffer.awaitData(total)
-            }
-            assert.strictEqual(yield* demo.buffer.total, end, "the PTY passes the bytes as they are")
-            yield* demo.keyframes.awaitPosition(end)
-            yield* collected(end)
-          }
-        })
-      const whole = () => {
-        const all = new Uint8Array(log.length)
-        let at = 0
-        for (const part of log.parts) {
-          all.set(part, at)
-          at += part.length
-        }
-        return all
-      }
-      const TAIL = rows + 150
-      const compare = (page: Page, what: string) =>
-        Effect.gen(function*() {
-          const total = yield* demo.buffer.total
-          yield* waitInPage(page, (t: number) => window.scrollbackDemo.state.next === t, total, `${what}: every byte`)
-          const reference = yield* referenceOf(whole(), cols, rows)
-          assertSameScreen(yield* extractPage(page, TAIL), extractScreen(reference, TAIL), what)
-          reference.dispose()
-          const state = yield* readState(page)
-          assert.deepStrictEqual(state.anomalies, [], what)
-          assert.deepStrictEqual(state.gaps, [], `${what}: no gap`)
-          return state
-        })
+        assert.notStrictEqual(second.buffer.epoch, first.buffer.epoch)
+        assert.strictEqual(yield* second.exitCode, 0)
+        yield* Effect.promise(() => context.setOffline(false))
 
-      yield* printUpTo(drawn)
-      assert.isAbove(yield* demo.buffer.oldest, 2 * 1024 * 1024 - 16 * 1024, "the start was evicted")
-      assert.isTrue((yield* demo.keyframes.stats).trusted)
-
-      // A new page (no token: read-only, it never resizes the terminal) gets a snapshot: the reference screen.
-      const page = yield* openPage(context, demo.baseUrl)
-      const fresh = yield* compare(page, "a new page")
-      assert.strictEqual(fresh.role, "viewer")
-      assert.isFalse(fresh.canControl)
-      assert.strictEqual(fresh.snapshots, 1)
-
-      // A reload: a fresh terminal, the same screen.
-      yield* Effect.promise(() => page.reload())
-      yield* waitInPage(page, () => window.scrollbackDemo.state.connections >= 1, undefined, "the reload")
-      assert.strictEqual((yield* compare(page, "a reloaded page")).snapshots, 1)
-
-      // Offline while the program redraws six times the capacity: back online, the page resumes from its
-      // offset, which was evicted: a snapshot again, and the reference screen.
-      yield* Effect.promise(() => context.setOffline(true))
-      yield* demo.dropConnections
-      yield* waitInPage(page, () => window.scrollbackDemo.state.status === "reconnecting", undefined, "offline")
-      const offlineAt = (yield* readState(page)).next!
-      yield* printUpTo(chunks.length - 1)
-      assert.isAbove(yield* demo.buffer.oldest, offlineAt, "what the page missed was evicted")
-      yield* Effect.promise(() => context.setOffline(false))
-      const back = yield* compare(page, "a page back online")
-      assert.isAtLeast(back.connections, 2)
-      assert.strictEqual(back.snapshots, 2)
-      yield* Effect.promise(() => page.screenshot({ path: path.join(os.tmpdir(), "scrollback-demo-keyframes.png") }))
-    }), 240_000)
-
-  it.scopedLive("resumes after a cut, offline and a reload: every line exactly once, then the end", () =>
-    Effect.gen(function*() {
-      const { context } = yield* browser
-      const gates = yield* gateDir
-      const demo = yield* linesDemo({ count: 60, exitCode: 0, holds: [20, 40], gates })
-
-      yield* awaitHeld(gates, 20)
-      const page = yield* openPage(context, demo.url)
-      yield* awaitScreen(page, expectedLines(1, 19), "the replay of lines 1..19")
-
-      // Every connection cut: the page resumes at its offset, and live lines 20..39 arrive once.
-      yield* demo.dropConnections
-      yield* waitInPage(page, () => window.scrollbackDemo.state.connections >= 2, undefined, "a reconnection")
-      yield* release(gates, 20)
-      yield* awaitHeld(gates, 40)
-      yield* awaitScreen(page, expectedLines(1, 39), "lines 1..39 after the cut")
-
-      // Offline, cut, lines printed meanwhile; back online they arrive, once.
-      yield* Effect.promise(() => context.setOffline(true))
-      yield* demo.dropConnections
-      yield* waitInPage(page, () => window.scrollbackDemo.state.status === "reconnecting", undefined, "offline")
-      yield* release(gates, 40)
-      assert.strictEqual(yield* demo.exitCode, 0)
-      yield* Effect.promise(() => context.setOffline(false))
-      yield* awaitScreen(page, expectedLines(1, 60), "every line once after coming back online")
-      yield* waitInPage(page, () => window.scrollbackDemo.state.end !== null, undefined, "the end")
-      const state = yield* readState(page)
-      assert.deepStrictEqual(state.end, { type: "end", status: "ended" } as unknown, "the end")
-      assert.strictEqual(state.status, "ended")
-      assert.deepStrictEqual(state.anomalies, [])
-      assert.deepStrictEqual(state.gaps, [])
-      assert.strictEqual(state.next, yield* demo.buffer.total)
-
-      // A reload: the same lines, and the end.
-      yield* Effect.promise(() => page.reload())
-      yield* waitInPage(page, () => window.scrollbackDemo.state.end !== null, undefined, "the end after the reload")
-      yield* awaitScreen(page, expectedLines(1, 60), "every line once after the reload")
-      const notice = yield* Effect.promise(() => page.locator(".notice.end").innerText())
-      assert.include(notice, "exited (code 0)")
-    }), 240_000)
-
-  it.scopedLive("starts over when the server comes back with another run (a new epoch), never splicing two runs", () =>
-    Effect.gen(function*() {
-      const { context } = yield* browser
-      const gates = yield* gateDir
-      const scopeA = yield* Scope.make()
-      const first = yield* linesDemo({ count: 30, exitCode: 0, holds: [10], gates }).pipe(Scope.extend(scopeA))
-      yield* awaitHeld(gates, 10)
-      const page = yield* openPage(context, first.url)
-      yield* awaitScreen(page, expectedLines(1, 9), "the first run's lines 1..9")
-
-      // Cut off while the first run's server goes away and another (same token) takes its port.
-      yield* Effect.promise(() => context.setOffline(true))
-      yield* first.dropConnections
-      yield* waitInPage(page, () => window.scrollbackDemo.state.status === "reconnecting", undefined, "offline")
-      yield* Scope.close(scopeA, Exit.void)
-      const second = yield* DemoServer.make({
-        port: first.port,
-        token: first.token,
-        producer: {
-          _tag: "Command",
-          command: process.execPath,
-          args: [path.join(fixtures, "lines.mjs"), "3", "2", "0", gates]
-        }
-      })
-      assert.notStrictEqual(second.buffer.epoch, first.buffer.epoch)
-      assert.strictEqual(yield* second.exitCode, 0)
-      yield* Effect.promise(() => context.setOffline(false))
-
-      // The resume position has the old epoch → 4409 → the page starts over with the new run.
-      yield* waitInPage(page, () => window.scrollbackDemo.state.end !== null, undefined, "the second run's end")
-      yield* awaitScreen(page, expectedLines(1, 3), "the second run alone")
-      const state = yield* readState(page)
-      assert.strictEqual(state.epoch, second.buffer.epoch)
-      assert.include(state.closes, 4409)
-      assert.deepStrictEqual(state.anomalies, [])
-      const notice = yield* Effect.promise(() => page.locator(".notice.info").innerText())
-      assert.include(notice, "The server restarted")
-      assert.isTrue(Option.isSome(yield* second.buffer.ended))
-    }), 240_000)
+        // The resume position has the old epoch → 4409 → the page starts over with the new run.
+        yield* waitInPage(page, () => window.scrollbackDemo.state.end !== null, undefined, "the second run's end")
+        yield* awaitScreen(page, expectedLines(1, 3), "the second run alone")
+        const state = yield* readState(page)
+        assert.strictEqual(state.epoch, second.buffer.epoch)
+        assert.include(state.closes, 4409)
+        assert.deepStrictEqual(state.anomalies, [])
+        const notice = yield* Effect.promise(() => page.locator(".notice.info").innerText())
+        assert.include(notice, "The server restarted")
+        assert.isTrue(Option.isSome(yield* second.buffer.ended))
+      }),
+    240_000
+  )
 })

@@ -206,57 +206,63 @@ describe("pnpm demo", () => {
     180_000
   )
 
-  it.scopedLive("safe by default: 127.0.0.1 only; other Hosts and Origins are refused on every endpoint (403, JSON)", () =>
-    Effect.gen(function*() {
-      const demo = yield* spawnDemo(["--port", "0", "--interval", "1000"])
-      const { token, url } = yield* awaitUrl(demo)
-      const { port } = new URL(url)
-      const cookie = `scrollback_token=${token}`
-      // Listening on the loopback only: another address of this machine refuses the connection.
-      const external = Object.values(os.networkInterfaces()).flat().find((a) => a?.family === "IPv4" && !a.internal)
-      if (external !== undefined) {
-        const refused = yield* Effect.promise(() =>
-          new Promise<string>((resolve) => {
-            const socket = net.connect(Number(port), external.address)
-            socket.on("connect", () => {
-              socket.destroy()
-              resolve("connected")
+  it.scopedLive(
+    "safe by default: 127.0.0.1 only; other Hosts and Origins are refused on every endpoint (403, JSON)",
+    () =>
+      Effect.gen(function*() {
+        const demo = yield* spawnDemo(["--port", "0", "--interval", "1000"])
+        const { token, url } = yield* awaitUrl(demo)
+        const { port } = new URL(url)
+        const cookie = `scrollback_token=${token}`
+        // Listening on the loopback only: another address of this machine refuses the connection.
+        const external = Object.values(os.networkInterfaces()).flat().find((a) => a?.family === "IPv4" && !a.internal)
+        if (external !== undefined) {
+          const refused = yield* Effect.promise(() =>
+            new Promise<string>((resolve) => {
+              const socket = net.connect(Number(port), external.address)
+              socket.on("connect", () => {
+                socket.destroy()
+                resolve("connected")
+              })
+              socket.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"))
             })
-            socket.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"))
-          })
-        )
-        assert.strictEqual(refused, "ECONNREFUSED")
-      }
-      // DNS rebinding: a page on another name that resolves here sends its own Host.
-      for (const path of ["", "demo.json", "app.mjs", "scrollback/terminal/info", "scrollback/terminal/sse", "nope"]) {
-        const answer = yield* raw(`${url}${path}`, { host: `evil.example:${port}`, cookie })
-        assert.strictEqual(answer.status, 403, path)
-        const body = JSON.parse(answer.body)
-        assert.deepStrictEqual(body.error, { _tag: "HostNotAllowed", host: `evil.example:${port}` }, path)
-      }
-      assert.strictEqual((yield* raw(url, { host: `localhost:${port}`, cookie })).status, 200)
-      // Another site's page: its Origin is refused, HTTP and WebSocket alike.
-      const origin = { origin: "http://evil.example", cookie }
-      for (const path of ["scrollback/terminal/info", "scrollback/terminal/sse", "demo.json"]) {
-        const answer = yield* raw(`${url}${path}`, origin)
-        assert.strictEqual(answer.status, 403, path)
-        assert.strictEqual(JSON.parse(answer.body).error._tag, "OriginNotAllowed", path)
-      }
-      const ws = yield* openWs(`${url}scrollback/terminal/ws?terminal=1`, origin)
-      assert.strictEqual(ws.status, 403)
-      assert.deepStrictEqual(JSON.parse(ws.body).error, { _tag: "OriginNotAllowed", origin: "http://evil.example" })
-      const sameOrigin = yield* openWs(`${url}scrollback/terminal/ws?terminal=1`, {
-        origin: url.slice(0, -1),
-        cookie
-      })
-      assert.strictEqual(sameOrigin.status, 101)
-      sameOrigin.socket?.terminate()
-      // Without the token, the WebSocket is refused before the upgrade.
-      const anonymous = yield* openWs(`${url}scrollback/terminal/ws?terminal=1`)
-      assert.strictEqual(anonymous.status, 401)
-      demo.child.kill("SIGINT")
-      assert.deepStrictEqual(yield* awaitExit(demo), { code: 0, signal: null })
-    }), 180_000)
+          )
+          assert.strictEqual(refused, "ECONNREFUSED")
+        }
+        // DNS rebinding: a page on another name that resolves here sends its own Host.
+        for (
+          const path of ["", "demo.json", "app.mjs", "scrollback/terminal/info", "scrollback/terminal/sse", "nope"]
+        ) {
+          const answer = yield* raw(`${url}${path}`, { host: `evil.example:${port}`, cookie })
+          assert.strictEqual(answer.status, 403, path)
+          const body = JSON.parse(answer.body)
+          assert.deepStrictEqual(body.error, { _tag: "HostNotAllowed", host: `evil.example:${port}` }, path)
+        }
+        assert.strictEqual((yield* raw(url, { host: `localhost:${port}`, cookie })).status, 200)
+        // Another site's page: its Origin is refused, HTTP and WebSocket alike.
+        const origin = { origin: "http://evil.example", cookie }
+        for (const path of ["scrollback/terminal/info", "scrollback/terminal/sse", "demo.json"]) {
+          const answer = yield* raw(`${url}${path}`, origin)
+          assert.strictEqual(answer.status, 403, path)
+          assert.strictEqual(JSON.parse(answer.body).error._tag, "OriginNotAllowed", path)
+        }
+        const ws = yield* openWs(`${url}scrollback/terminal/ws?terminal=1`, origin)
+        assert.strictEqual(ws.status, 403)
+        assert.deepStrictEqual(JSON.parse(ws.body).error, { _tag: "OriginNotAllowed", origin: "http://evil.example" })
+        const sameOrigin = yield* openWs(`${url}scrollback/terminal/ws?terminal=1`, {
+          origin: url.slice(0, -1),
+          cookie
+        })
+        assert.strictEqual(sameOrigin.status, 101)
+        sameOrigin.socket?.terminate()
+        // Without the token, the WebSocket is refused before the upgrade.
+        const anonymous = yield* openWs(`${url}scrollback/terminal/ws?terminal=1`)
+        assert.strictEqual(anonymous.status, 401)
+        demo.child.kill("SIGINT")
+        assert.deepStrictEqual(yield* awaitExit(demo), { code: 0, signal: null })
+      }),
+    180_000
+  )
 
   it.scopedLive("--share: anyone may watch without the token; typing still needs it", () =>
     Effect.gen(function*() {
@@ -347,12 +353,16 @@ describe("pnpm demo", () => {
       assert.deepStrictEqual(yield* awaitExit(first), { code: 0, signal: null })
     }), 180_000)
 
-  it.scopedLive("`pnpm demo -- sh -c …` (pnpm drops the --): the command keeps its own flags", () =>
-    Effect.gen(function*() {
-      const demo = yield* spawnDemo(["--port", "0", "sh", "-c", "echo from-sh; exit 4"])
-      yield* awaitUrl(demo)
-      yield* poll("the exit line", () => demo.output.stdout.includes("the process exited with code 4") || undefined)
-      demo.child.kill("SIGINT")
-      assert.deepStrictEqual(yield* awaitExit(demo), { code: 0, signal: null })
-    }), 180_000)
+  it.scopedLive(
+    "`pnpm demo -- sh -c …` (pnpm drops the --): the command keeps its own flags",
+    () =>
+      Effect.gen(function*() {
+        const demo = yield* spawnDemo(["--port", "0", "sh", "-c", "echo from-sh; exit 4"])
+        yield* awaitUrl(demo)
+        yield* poll("the exit line", () => demo.output.stdout.includes("the process exited with code 4") || undefined)
+        demo.child.kill("SIGINT")
+        assert.deepStrictEqual(yield* awaitExit(demo), { code: 0, signal: null })
+      }),
+    180_000
+  )
 })
