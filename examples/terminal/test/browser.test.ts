@@ -388,15 +388,15 @@ describe("the demo page in chromium", () => {
         )
 
         // A full-screen program in the page: less on the alternate screen, then q.
-      yield* typeLine(second, "seq 1 500 | less")
-      yield* waitInPage(second, () => window.term.buffer.active.type === "alternate", undefined, "less on screen")
-      yield* waitInPage(first, () => window.term.buffer.active.type === "alternate", undefined, "less, watched")
-      yield* waitInPage(first, () => window.readScreen().includes("3"), undefined, "less's first page")
-      yield* Effect.promise(() => second.keyboard.press("q"))
-      yield* waitInPage(second, () => window.term.buffer.active.type === "normal", undefined, "less quit")
-      yield* waitInPage(first, () => window.term.buffer.active.type === "normal", undefined, "less quit, watched")
+        yield* typeLine(second, "seq 1 500 | less")
+        yield* waitInPage(second, () => window.term.buffer.active.type === "alternate", undefined, "less on screen")
+        yield* waitInPage(first, () => window.term.buffer.active.type === "alternate", undefined, "less, watched")
+        yield* waitInPage(first, () => window.readScreen().includes("3"), undefined, "less's first page")
+        yield* Effect.promise(() => second.keyboard.press("q"))
+        yield* waitInPage(second, () => window.term.buffer.active.type === "normal", undefined, "less quit")
+        yield* waitInPage(first, () => window.term.buffer.active.type === "normal", undefined, "less quit, watched")
 
-      // The controller reloads: the same screen, and it keeps control.
+        // The controller reloads: the same screen, and it keeps control.
         const before = yield* readScreen(second)
         yield* Effect.promise(() => second.reload())
         yield* waitInPage(

@@ -239,16 +239,16 @@ describe("pnpm demo", () => {
           assert.deepStrictEqual(body.error, { _tag: "HostNotAllowed", host: `evil.example:${port}` }, path)
         }
         assert.strictEqual((yield* raw(url, { host: `localhost:${port}`, cookie })).status, 200)
-      const rebound = yield* raw(`${url}scrollback/terminal/ws?terminal=1`, {
-        host: `evil.example:${port}`,
-        cookie,
-        connection: "Upgrade",
-        upgrade: "websocket",
-        "sec-websocket-version": "13",
-        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="
-      })
-      assert.strictEqual(rebound.status, 403, "the WebSocket too")
-      assert.strictEqual(JSON.parse(rebound.body).error._tag, "HostNotAllowed")
+        const rebound = yield* raw(`${url}scrollback/terminal/ws?terminal=1`, {
+          host: `evil.example:${port}`,
+          cookie,
+          connection: "Upgrade",
+          upgrade: "websocket",
+          "sec-websocket-version": "13",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="
+        })
+        assert.strictEqual(rebound.status, 403, "the WebSocket too")
+        assert.strictEqual(JSON.parse(rebound.body).error._tag, "HostNotAllowed")
         // Another site's page: its Origin is refused, HTTP and WebSocket alike.
         const origin = { origin: "http://evil.example", cookie }
         for (const path of ["scrollback/terminal/info", "scrollback/terminal/sse", "demo.json"]) {
