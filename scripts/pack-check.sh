@@ -10,7 +10,7 @@ trap 'rm -rf "$work"' EXIT
 
 pnpm build >/dev/null
 mkdir -p "$work/packs"
-for pkg in core platform platform-node redis; do
+for pkg in core platform platform-node redis terminal; do
   (cd "packages/$pkg" && pnpm pack --pack-destination "$work/packs" >/dev/null)
 done
 ls "$work/packs"
@@ -36,6 +36,7 @@ cat > package.json <<JSON
     "@scrollback/platform": "file:$work/packs/scrollback-platform-0.1.0.tgz",
     "@scrollback/platform-node": "file:$work/packs/scrollback-platform-node-0.1.0.tgz",
     "@scrollback/redis": "file:$work/packs/scrollback-redis-0.1.0.tgz",
+    "@scrollback/terminal": "file:$work/packs/scrollback-terminal-0.1.0.tgz",
     "effect": "$(version effect)",
     "@effect/platform": "$(version @effect/platform)",
     "@effect/platform-node": "$(version @effect/platform-node)",
@@ -66,6 +67,29 @@ const program = Effect.gen(function*() {
 export const checks = [ReplayRegistry.make, ReplayHttp.routes, NodeReplayHttp.layer, RedisStore.make]
 console.log(JSON.stringify(await Effect.runPromise(program)))
 TS
+# @scrollback/terminal: a real PTY (the binary comes from @lydell/node-pty's platform package, installed by npm
+# as an optional dependency), its output in a buffer, keyframes of its screen, and the interactive hook.
+cat > terminal.ts <<'TS'
+import { ReplayBuffer } from "@scrollback/core"
+import { ReplayHttp, ReplayInteractive } from "@scrollback/platform"
+import { ReplayPty, TerminalControl, TerminalKeyframes } from "@scrollback/terminal"
+import { Effect, Option, Redacted } from "effect"
+
+const program = Effect.gen(function*() {
+  const buffer = yield* ReplayBuffer.make({ capacity: 64 * 1024 })
+  const keyframes = yield* TerminalKeyframes.make(buffer, { cols: 40, rows: 10, unicodeVersion: "11" })
+  const pty = yield* ReplayPty.run(buffer, "sh", ["-c", "printf 'pty %s' $(tput cols)"], { cols: 40, rows: 10 })
+  const exit = yield* pty.exit
+  yield* buffer.awaitEnd
+  const { bytes } = yield* buffer.readFrom(0)
+  const control = yield* TerminalControl.make({ authorizeInput: ReplayHttp.accessToken(Redacted.make("t")) })
+  yield* control.register("t", { keyframes, pty })
+  const state = yield* control.state("t")
+  const hook: ReplayInteractive.ReplayInteractive = control
+  return [new TextDecoder().decode(bytes), exit.exitCode, Option.isSome(state), typeof hook.open] as const
+}).pipe(Effect.scoped)
+console.log(JSON.stringify(await Effect.runPromise(program)))
+TS
 cat > tsconfig.json <<'JSON'
 { "compilerOptions": { "strict": true, "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022",
   "noEmit": true, "skipLibCheck": false, "types": ["node"], "exactOptionalPropertyTypes": true } }
@@ -74,8 +98,15 @@ npx tsc -p . 2>&1 | grep -v "node_modules/(effect|@effect|ioredis)/" || true
 npx tsc -p . >/dev/null 2>&1 || { echo "the packed declarations do not type-check:"; npx tsc -p . | grep "node_modules/@scrollback\|consumer.ts" ; exit 1; }
 npx tsc -p . --noEmit false --outDir out --declaration false >/dev/null 2>&1 || true
 esm=$(node out/consumer.js)
+terminal=$(node out/terminal.js)
 cjs=$(node -e 'const { ReplayBuffer } = require("@scrollback/core"); const { Effect } = require("effect");
   Effect.runPromise(Effect.flatMap(ReplayBuffer.make({ capacity: 4 }), (b) => Effect.as(b.write(new Uint8Array([1, 2])), b.capacity))).then((c) => console.log("cjs", c))')
-echo "esm $esm"; echo "$cjs"
+cjsTerminal=$(node -e 'const { ReplayPty } = require("@scrollback/terminal"); const TerminalKeyframes = require("@scrollback/terminal/TerminalKeyframes");
+  const { ReplayBuffer } = require("@scrollback/core"); const { Effect } = require("effect");
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() { const b = yield* ReplayBuffer.make(); yield* TerminalKeyframes.make(b);
+    const p = yield* ReplayPty.run(b, "sh", ["-c", "printf cjs-pty"]); yield* p.exit; yield* b.awaitEnd;
+    return new TextDecoder().decode((yield* b.readFrom(0)).bytes) }))).then((t) => console.log(t))')
+echo "esm $esm"; echo "$cjs"; echo "esm terminal $terminal"; echo "cjs terminal $cjsTerminal"
 [ "$esm" = '["packed!",0,18]' ] && [ "$cjs" = "cjs 4" ] || { echo "pack check: unexpected output"; exit 1; }
-echo "pack check: the four packages build, pack, type-check (skipLibCheck off) and run as ESM and CommonJS"
+[ "$terminal" = '["pty 40",0,true,"function"]' ] && [ "$cjsTerminal" = "cjs-pty" ] || { echo "pack check: unexpected terminal output"; exit 1; }
+echo "pack check: the five packages build, pack, type-check (skipLibCheck off) and run as ESM and CommonJS (a real PTY included)"

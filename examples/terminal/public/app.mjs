@@ -1,122 +1,112 @@
 // @ts-check
 /**
- * The demo page: shows a scrollback buffer in xterm.js, replaying then following it over SSE
- * (protocol v1: `GET {prefix}/{key}/sse`).
+ * The demo page: a terminal in xterm.js on a scrollback WebSocket interactive session
+ * (`GET {prefix}/{key}/ws?terminal=1`, see @scrollback/platform's README).
  *
- * - On load the page starts a fresh terminal and replays from the oldest retained offset, so a
- *   reload rebuilds the screen and shows the output exactly once.
- * - On a network drop the stock `EventSource` reconnects by itself with `Last-Event-ID`
- *   (`EPOCH:NEXT`), and the server resumes just after the last event the page received.
- * - When the browser gives up (an HTTP error: 409, 429, 503, …) the page asks `/info` and resumes
- *   with `?offset=&epoch=` with a bounded backoff, or starts over when the producer restarted.
- * - `gap` events (bytes evicted before the page read them) and the `end` event are shown as
- *   notices above the terminal and as a dim line inside it.
+ * - On load the page asks for the log from offset 0: it gets the bytes when they are retained, or a
+ *   keyframe (a `terminal` message with a snapshot of the screen) and the bytes after it, so a new tab or a
+ *   reload shows the same screen as a terminal that saw everything.
+ * - After a drop it resumes at the offset it reached (`?offset=&epoch=`): the bytes it missed, or a
+ *   snapshot if they were evicted meanwhile. Nothing is shown twice; every frame must continue the last one
+ *   (`state.anomalies` records any that does not, and must stay empty).
+ * - One tab controls the terminal (types, and sizes it to its window with the fit addon); the others watch
+ *   at the controller's size. A tab that may type (it has the access token) takes control when nobody has
+ *   it, or with "take control"; a reload keeps it (sessionStorage).
+ * - The terminal's size only ever changes in-band, at the offsets the server gives: keyframes need the
+ *   page's terminal to parse exactly as the server's headless one. So xterm's defaults for parsing
+ *   (`convertEol: false`), the Unicode version the server says (11, with the unicode11 addon), bytes
+ *   written in pieces that never end inside a UTF-8 sequence, and resizes between two writes.
  *
- * The page exposes `window.term` (the xterm `Terminal`) and `window.scrollbackDemo` (its state)
- * for tests and curious users.
+ * `window.term` is the xterm `Terminal`, `window.scrollbackDemo` the page's state (for tests).
  */
+import { FitAddon } from "@xterm/addon-fit"
+import { Unicode11Addon } from "@xterm/addon-unicode11"
 import { Terminal } from "@xterm/xterm"
 
 /**
- * @typedef {{ prefix: string, key: string, command: string }} DemoConfig
+ * @typedef {{ prefix: string, key: string, command: string, share: boolean }} DemoConfig
  * @typedef {{ requested: number, oldest: number }} GapInfo
  * @typedef {{ status: "ended" | "failed", reason?: string, exitCode?: number }} EndInfo
- * @typedef {{ kind: "duplicate" | "skip" | "epoch", expected: number, got: number }} Anomaly
+ * @typedef {{ kind: string, expected: number | null, got: number }} Anomaly
+ * @typedef {{ offset: number, cols: number, rows: number }} SizeChange
  */
 
-/** The longest backoff between two recovery attempts, in ms. */
+/** The longest backoff between two reconnects, in ms. */
 const MAX_BACKOFF_MS = 30_000
-/**
- * Lines the terminal keeps above the screen: 20,000 (xterm holds about 12 bytes per cell, so at
- * most ~30 MB at 130 columns). Older lines scroll out of the page even if the buffer holds them.
- */
-const SCROLLBACK_LINES = 20_000
+/** Lines above the screen: at least what a keyframe carries (1,000 on the server). */
+const SCROLLBACK_LINES = 5000
+/** UTF-16 units of input per message: at most 3 bytes each in UTF-8, under the server's 4 KiB a message. */
+const INPUT_PIECE = 1000
+/** The largest paste sent (the server's inbound budget is 64 KiB at once, then 16 KiB/s). */
+const MAX_PASTE = 32 * 1024
+/** sessionStorage: this tab had control (a reload takes it back). */
+const CONTROL_KEY = "scrollback-demo-control"
 
 /** @type {DemoConfig} */
 const config = await fetch("/demo.json").then((response) => response.json())
 const base = `${config.prefix}/${encodeURIComponent(config.key)}`
 
 const state = {
-  /** @type {string | null} the buffer's epoch (changes when the producer restarts) */
+  /** @type {string | null} the buffer's epoch */
   epoch: null,
-  /** @type {number | null} the first offset shown in this terminal */
-  start: null,
   /** @type {number | null} the offset just past the last byte written to the terminal */
   next: null,
-  /** `hello` events seen: one per (re)connection */
+  /** @type {"controller" | "viewer" | null} */
+  role: null,
+  canControl: false,
+  controlled: false,
+  /** hello messages: one per (re)connection */
   connections: 0,
+  /** terminal messages, and those with a snapshot */
+  terminals: 0,
+  snapshots: 0,
   /** bytes written to the terminal */
   bytes: 0,
+  /** input messages sent */
+  sent: 0,
   /** @type {Array<GapInfo>} */
   gaps: [],
+  /** @type {Array<{ request: string, reason: string, message: string }>} */
+  rejected: [],
+  /** @type {Array<number>} close codes of the connections */
+  closes: [],
   /** @type {EndInfo | null} */
   end: null,
-  /** @type {Array<Anomaly>} offsets that did not line up: must stay empty */
+  /** @type {Array<Anomaly>} frames that did not continue the last one: must stay empty */
   anomalies: [],
   /** @type {string} */
   status: "connecting"
 }
 
-const terminalElement = /** @type {HTMLElement} */ (document.getElementById("terminal"))
-const noticesElement = /** @type {HTMLElement} */ (document.getElementById("notices"))
-const statusElement = /** @type {HTMLElement} */ (document.getElementById("status"))
-const statusText = /** @type {HTMLElement} */ (document.getElementById("status-text"))
-const positionElement = /** @type {HTMLElement} */ (document.getElementById("position"))
-const commandElement = /** @type {HTMLElement} */ (document.getElementById("command"))
-const reconnectButton = /** @type {HTMLButtonElement} */ (document.getElementById("reconnect"))
-
-commandElement.textContent = config.command
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id))
+const terminalElement = $("terminal")
+const noticesElement = $("notices")
+const statusElement = $("status")
+const statusText = $("status-text")
+const positionElement = $("position")
+const roleElement = $("role")
+const controlButton = /** @type {HTMLButtonElement} */ ($("control"))
+const reconnectButton = /** @type {HTMLButtonElement} */ ($("reconnect"))
+$("command").textContent = config.command
 document.title = `scrollback · ${config.command}`
 
 const term = new Terminal({
-  // The producer writes to a pipe, not a PTY: nobody turns "\n" into "\r\n" on the way.
-  convertEol: true,
-  disableStdin: true,
+  // Everything that changes how bytes are parsed stays xterm's default, as in the server's headless terminal.
+  allowProposedApi: true,
   scrollback: SCROLLBACK_LINES,
-  cursorInactiveStyle: "none",
-  cursorStyle: "bar",
+  disableStdin: true,
+  cursorBlink: true,
   fontFamily: "ui-monospace, \"DejaVu Sans Mono\", \"Noto Sans Mono\", monospace",
   fontSize: 13,
   theme: { background: "#0f1117", foreground: "#d7dae0" }
 })
+const fit = new FitAddon()
+term.loadAddon(fit)
+term.loadAddon(new Unicode11Addon())
+term.unicode.activeVersion = "11"
 term.open(terminalElement)
 
-// --- sizing: fit the terminal to its box (what the fit addon does, without the addon) -----------
-
-/** Scrollbar room on the right of the terminal, in px. */
-const SCROLLBAR_PX = 14
-
-const fit = () => {
-  // xterm sizes its screen element to exactly cols × rows cells: that gives the cell size.
-  const screen = terminalElement.querySelector(".xterm-screen")
-  if (screen === null) return
-  const cell = screen.getBoundingClientRect()
-  const box = terminalElement.getBoundingClientRect()
-  if (cell.width === 0 || cell.height === 0 || box.width === 0 || box.height === 0) return
-  const cols = Math.max(20, Math.floor((box.width - SCROLLBAR_PX) / (cell.width / term.cols)))
-  const rows = Math.max(5, Math.floor(box.height / (cell.height / term.rows)))
-  if (cols !== term.cols || rows !== term.rows) term.resize(cols, rows)
-}
-fit()
-new ResizeObserver(() => fit()).observe(terminalElement)
-
-// --- rendering helpers -----------------------------------------------------------------------
-
-/** Whether the last byte written to the terminal ended a line (so a notice needs no newline). */
-let atLineStart = true
-
-/** @param {Uint8Array} bytes */
-const writeBytes = (bytes) => {
-  if (bytes.length === 0) return
-  term.write(bytes)
-  atLineStart = bytes[bytes.length - 1] === 0x0a
-}
-
-/** A dim line inside the terminal, on a line of its own. @param {string} text */
-const writeNote = (text) => {
-  term.write(`\x1b[0m${atLineStart ? "" : "\r\n"}\x1b[2m── ${text} ──\x1b[0m\r\n`)
-  atLineStart = true
-}
+// --- notices and status -------------------------------------------------------------------------
 
 /** @param {"gap" | "end" | "failed" | "info"} kind @param {string} text */
 const notify = (kind, text) => {
@@ -132,7 +122,6 @@ const notify = (kind, text) => {
   close.addEventListener("click", () => notice.remove())
   notice.append(span, close)
   noticesElement.append(notice)
-  fit()
 }
 
 /** @param {string} status @param {string} [text] */
@@ -147,94 +136,226 @@ const showPosition = () => {
   positionElement.textContent = state.next === null ? "" : `offset ${formatBytes.format(state.next)}`
 }
 
-/** @param {string} base64 */
-const decodeBase64 = (base64) => {
-  const binary = atob(base64)
-  const bytes = new Uint8Array(binary.length)
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
-  return bytes
+const showRole = () => {
+  const role = state.role
+  roleElement.className = `role ${role ?? "none"}`
+  roleElement.textContent = role === "controller"
+    ? "you control this terminal"
+    : !state.canControl
+    ? "watching (read-only)"
+    : state.controlled
+    ? "watching: another tab controls it"
+    : "watching: nobody controls it"
+  controlButton.hidden = !state.canControl || state.end !== null
+  controlButton.textContent = role === "controller" ? "release" : "take control"
+  term.options.disableStdin = role !== "controller"
 }
 
-/** `EPOCH:OFFSET` → its parts. @param {string} id */
-const parseId = (id) => {
-  const colon = id.lastIndexOf(":")
-  return { epoch: id.slice(0, colon), offset: Number(id.slice(colon + 1)) }
+// --- the terminal: bytes, snapshots and sizes in order ----------------------------------------------
+
+/** The bytes of an incomplete UTF-8 sequence at the end of the last frame, held back. */
+let carry = new Uint8Array(0)
+/** @type {Array<SizeChange>} size changes ahead of the bytes written, in offset order */
+let pendingSizes = []
+
+/** Resizes between two writes: after what was written so far is parsed, before what comes next. */
+const resizeInBand = (/** @type {number} */ cols, /** @type {number} */ rows) => {
+  term.write("", () => {
+    if (term.cols !== cols || term.rows !== rows) term.resize(cols, rows)
+  })
 }
 
-// --- the connection --------------------------------------------------------------------------
+/** Writes bytes, never ending a write inside a UTF-8 sequence (xterm drops some characters split that way). */
+const writeBytes = (/** @type {Uint8Array} */ bytes) => {
+  let data = bytes
+  if (carry.length > 0) {
+    data = new Uint8Array(carry.length + bytes.length)
+    data.set(carry, 0)
+    data.set(bytes, carry.length)
+  }
+  let end = data.length
+  for (let j = data.length - 1; j >= Math.max(0, data.length - 3); j--) {
+    const b = data[j]
+    if ((b & 0xc0) === 0x80) continue
+    const need = (b & 0xe0) === 0xc0 ? 2 : (b & 0xf0) === 0xe0 ? 3 : (b & 0xf8) === 0xf0 ? 4 : 1
+    if (data.length - j < need) end = j
+    break
+  }
+  carry = data.slice(end)
+  if (end > 0) term.write(data.subarray(0, end))
+}
 
-/** @type {EventSource | null} */
-let source = null
+/** The bytes of a frame at `offset`, split at the size changes that fall inside them. */
+const writeFrame = (/** @type {number} */ offset, /** @type {Uint8Array} */ bytes) => {
+  let at = offset
+  let rest = bytes
+  while (pendingSizes.length > 0 && pendingSizes[0].offset < at + rest.length) {
+    const change = /** @type {SizeChange} */ (pendingSizes.shift())
+    const cut = Math.max(0, change.offset - at)
+    writeBytes(rest.subarray(0, cut))
+    resizeInBand(change.cols, change.rows)
+    rest = rest.subarray(cut)
+    at += cut
+  }
+  writeBytes(rest)
+}
+
+// --- the connection ---------------------------------------------------------------------------------
+
+/** @type {WebSocket | null} */
+let socket = null
 let failures = 0
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let retryTimer
 
-/** @param {string} query */
-const connect = (query = "") => {
-  source?.close()
-  const es = new EventSource(`${base}/sse${query}`)
-  source = es
-  es.addEventListener("hello", (event) => {
-    const hello = JSON.parse(event.data)
-    state.connections++
-    failures = 0
-    setStatus("live")
-    if (state.epoch === null) {
-      state.epoch = hello.epoch
-      state.start = hello.offset
-      state.next = hello.offset
-      if (hello.offset > 0) {
-        writeNote(`the first ${formatBytes.format(hello.offset)} bytes are no longer retained; showing what is`)
+const send = (/** @type {unknown} */ message) => {
+  if (socket !== null && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message))
+}
+
+/** The controller sizes the terminal to its window (the fit addon proposes, the server decides). */
+let lastProposed = ""
+const proposeSize = () => {
+  if (state.role !== "controller") return
+  const dims = fit.proposeDimensions()
+  if (dims === undefined || !Number.isFinite(dims.cols) || !Number.isFinite(dims.rows)) return
+  const cols = Math.max(20, Math.min(2048, dims.cols))
+  const rows = Math.max(5, Math.min(1024, dims.rows))
+  if (`${cols}x${rows}` === lastProposed && cols === term.cols && rows === term.rows) return
+  lastProposed = `${cols}x${rows}`
+  send({ type: "resize", cols, rows })
+}
+new ResizeObserver(() => requestAnimationFrame(proposeSize)).observe(terminalElement)
+
+const connect = () => {
+  clearTimeout(retryTimer)
+  const params = new URLSearchParams({ terminal: "1" })
+  if (state.next !== null && state.epoch !== null) {
+    params.set("offset", String(state.next))
+    params.set("epoch", state.epoch)
+  } else {
+    params.set("offset", "0")
+  }
+  if (sessionStorage.getItem(CONTROL_KEY) === "1") params.set("takeover", "1")
+  const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${base}/ws?${params}`
+  const ws = new WebSocket(url)
+  ws.binaryType = "arraybuffer"
+  socket = ws
+  ws.onmessage = (event) => {
+    if (socket !== ws) return
+    if (typeof event.data === "string") onText(JSON.parse(event.data))
+    else onBytes(new Uint8Array(event.data))
+  }
+  ws.onclose = (event) => {
+    if (socket !== ws) return
+    socket = null
+    state.closes.push(event.code)
+    onClose(event.code)
+  }
+}
+
+/** @param {any} message */
+const onText = (message) => {
+  switch (message.type) {
+    case "hello": {
+      state.connections++
+      failures = 0
+      state.epoch = message.epoch
+      setStatus("live")
+      break
+    }
+    case "terminal": {
+      state.terminals++
+      term.unicode.activeVersion = message.unicode
+      pendingSizes = []
+      if (message.snapshot !== undefined) {
+        // The bytes before `offset` were evicted: the screen they drew, then the bytes from there.
+        state.snapshots++
+        carry = new Uint8Array(0)
+        term.write("\x1bc", () => term.resize(message.cols, message.rows))
+        term.write(message.snapshot)
+        if (state.next !== null && state.next > 0) {
+          notify(
+            "info",
+            `Bytes ${formatBytes.format(state.next)}… were evicted: the screen was restored from a keyframe.`
+          )
+        }
+      } else {
+        if (state.next !== null && state.next !== message.offset) {
+          state.anomalies.push({ kind: "terminal", expected: state.next, got: message.offset })
+        }
+        resizeInBand(message.cols, message.rows)
       }
-    } else if (hello.epoch !== state.epoch) {
-      state.anomalies.push({ kind: "epoch", expected: state.next ?? 0, got: hello.offset })
+      state.next = message.offset
+      showPosition()
+      break
     }
-    showPosition()
-  })
-  es.addEventListener("message", (event) => {
-    if (state.next === null) return
-    let bytes = decodeBase64(event.data)
-    const next = parseId(event.lastEventId).offset
-    const offset = next - bytes.length
-    if (offset < state.next) {
-      // Never show a byte twice, even if a server did send it twice.
-      state.anomalies.push({ kind: "duplicate", expected: state.next, got: offset })
-      bytes = bytes.subarray(Math.min(bytes.length, state.next - offset))
-    } else if (offset > state.next) {
-      state.anomalies.push({ kind: "skip", expected: state.next, got: offset })
+    case "resize": {
+      if (state.next !== null && message.offset <= state.next) resizeInBand(message.cols, message.rows)
+      else pendingSizes.push(message)
+      break
     }
-    writeBytes(bytes)
-    state.bytes += bytes.length
-    state.next = Math.max(state.next, next)
-    showPosition()
-  })
-  es.addEventListener("gap", (event) => {
-    /** @type {GapInfo} */
-    const gap = JSON.parse(event.data)
-    state.gaps.push(gap)
-    const lost = formatBytes.format(gap.oldest - gap.requested)
-    notify(
-      "gap",
-      `${lost} bytes were lost: offsets ${gap.requested}–${gap.oldest} were evicted from the buffer before this page read them.`
-    )
-    writeNote(`${lost} bytes lost here (evicted before they were read)`)
-    state.next = gap.oldest
-    showPosition()
-  })
-  es.addEventListener("end", (event) => {
-    /** @type {EndInfo} */
-    const end = JSON.parse(event.data)
-    es.close()
-    showEnd(end)
-  })
-  es.addEventListener("error", () => {
-    if (source !== es || state.end !== null) return
-    if (es.readyState === EventSource.CONNECTING) {
-      // A network drop: the browser reconnects by itself, sending Last-Event-ID.
-      setStatus("reconnecting", "reconnecting…")
-    } else {
-      // An HTTP error (the browser does not retry those): find out why, then resume.
-      void recover()
+    case "control": {
+      const was = state.role
+      state.role = message.role
+      state.canControl = message.canControl
+      state.controlled = message.controlled
+      if (message.role === "controller") sessionStorage.setItem(CONTROL_KEY, "1")
+      else sessionStorage.removeItem(CONTROL_KEY)
+      showRole()
+      if (message.role === "controller" && was !== "controller") {
+        lastProposed = ""
+        proposeSize()
+        term.focus()
+      }
+      break
     }
-  })
+    case "rejected": {
+      state.rejected.push({ request: message.request, reason: message.reason, message: message.message })
+      if (message.reason !== "NotController") notify("failed", `Refused (${message.request}): ${message.message}`)
+      break
+    }
+    case "gap": {
+      /** @type {GapInfo} */
+      const gap = { requested: message.requested, oldest: message.oldest }
+      state.gaps.push(gap)
+      notify(
+        "gap",
+        `${formatBytes.format(gap.oldest - gap.requested)} bytes were lost: offsets ${gap.requested}–${gap.oldest} ` +
+          "were evicted and no keyframe of the screen was kept (the server's terminal fell behind): " +
+          "the screen may be incomplete until the program redraws it."
+      )
+      state.next = gap.oldest
+      showPosition()
+      break
+    }
+    case "end": {
+      showEnd(message)
+      break
+    }
+  }
+}
+
+/** @param {Uint8Array} message */
+const onBytes = (message) => {
+  const view = new DataView(message.buffer, message.byteOffset, 8)
+  const offset = view.getUint32(0) * 0x1_0000_0000 + view.getUint32(4)
+  let bytes = message.subarray(8)
+  if (state.next === null) {
+    state.anomalies.push({ kind: "bytes before the terminal message", expected: null, got: offset })
+    return
+  }
+  if (offset < state.next) {
+    // Never show a byte twice, even if a server did send it twice.
+    state.anomalies.push({ kind: "duplicate", expected: state.next, got: offset })
+    bytes = bytes.subarray(Math.min(bytes.length, state.next - offset))
+  } else if (offset > state.next) {
+    state.anomalies.push({ kind: "skip", expected: state.next, got: offset })
+  }
+  const at = Math.max(offset, state.next)
+  writeFrame(at, bytes)
+  state.bytes += bytes.length
+  state.next = at + bytes.length
+  showPosition()
 }
 
 /** @param {EndInfo} end */
@@ -243,66 +364,80 @@ const showEnd = (end) => {
   state.end = end
   if (end.status === "failed") {
     const code = end.exitCode === undefined ? "" : ` (exit code ${end.exitCode})`
-    setStatus("failed", `failed${code}`)
-    notify("failed", `The command failed: ${end.reason ?? `no reason given${code}`}.`)
-    writeNote(`process failed${code}`)
+    setStatus("failed", `exited${code}`)
+    notify("failed", `The process ended: ${end.reason ?? `no reason given${code}`}.`)
   } else {
-    setStatus("ended", "finished")
-    notify("end", "The command finished (exit code 0). This page shows all of its output that is still retained.")
-    writeNote("process finished (exit code 0)")
+    setStatus("ended", "exited")
+    notify("end", "The process exited (code 0). The page keeps its screen.")
   }
+  showRole()
 }
 
-/** @param {number} ms */
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Finds out why the server refused the stream, then resumes, with a bounded exponential backoff. */
-const recover = async () => {
+const onClose = (/** @type {number} */ code) => {
+  if (state.end !== null) return
+  if (code === 4409) {
+    // The position belongs to another run of the server (a new epoch): start over with the new one.
+    notify("info", "The server restarted (a new epoch): showing the new run from its start.")
+    term.reset()
+    carry = new Uint8Array(0)
+    pendingSizes = []
+    state.epoch = null
+    state.next = null
+    return connect()
+  }
+  if (code === 1003 || code === 1007 || code === 1008 || code === 1009) {
+    state.anomalies.push({ kind: `closed ${code}`, expected: state.next, got: code })
+  }
   setStatus("reconnecting", "reconnecting…")
-  for (;;) {
-    const attempt = failures++
-    if (attempt > 0) await sleep(Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt))
-    if (state.end !== null) return
-    /** @type {Response} */
-    let response
-    try {
-      response = await fetch(`${base}/info`)
-    } catch {
-      continue
-    }
-    if (response.status === 404) setStatus("gone", "not found")
-    if (!response.ok) continue
-    const info = await response.json()
-    if (state.epoch !== null && info.epoch !== state.epoch) {
-      notify("info", "The producer restarted (a new epoch): showing the new run from its start.")
-      term.reset()
-      atLineStart = true
-      state.epoch = null
-      state.start = null
-      state.next = null
-      return connect()
-    }
-    if (state.next === null) return connect()
-    if (info.ended !== false && state.next >= info.total) {
-      // Everything was shown but the end event was lost with the connection (the server says 204).
-      /** @type {EndInfo} */
-      const end = info.ended === "failed" ? { status: "failed", reason: info.reason } : { status: "ended" }
-      if (typeof info.exitCode === "number") end.exitCode = info.exitCode
-      return showEnd(end)
-    }
-    return connect(`?offset=${state.next}&epoch=${encodeURIComponent(state.epoch ?? "")}`)
+  const attempt = failures++
+  retryTimer = setTimeout(connect, attempt === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt))
+}
+
+window.addEventListener("online", () => {
+  if (socket === null && state.end === null) connect()
+})
+
+// --- input --------------------------------------------------------------------------------------------
+
+/** Sends typed or pasted text in messages of at most INPUT_PIECE units, never splitting a surrogate pair. */
+const sendInput = (/** @type {string} */ data) => {
+  if (state.role !== "controller") return
+  if (data.length > MAX_PASTE) {
+    notify("failed", `Not sent: a paste of ${formatBytes.format(data.length)} characters (at most ${MAX_PASTE}).`)
+    return
+  }
+  for (let start = 0; start < data.length;) {
+    let end = Math.min(data.length, start + INPUT_PIECE)
+    const last = data.charCodeAt(end - 1)
+    if (end < data.length && last >= 0xd800 && last <= 0xdbff) end--
+    send({ type: "input", data: data.slice(start, end) })
+    state.sent++
+    start = end
   }
 }
+term.onData(sendInput)
+
+controlButton.addEventListener("click", () => {
+  if (state.role === "controller") {
+    sessionStorage.removeItem(CONTROL_KEY)
+    send({ type: "release" })
+  } else {
+    send({ type: "takeover" })
+  }
+})
 
 /** Drops the connection on purpose and resumes from the last byte received (the header button). */
 const dropAndResume = () => {
-  if (state.end !== null || state.next === null) return
-  source?.close()
+  if (state.end !== null) return
+  const ws = socket
+  socket = null
+  ws?.close()
   setStatus("reconnecting", "reconnecting…")
-  connect(`?offset=${state.next}&epoch=${encodeURIComponent(state.epoch ?? "")}`)
+  connect()
 }
 reconnectButton.addEventListener("click", dropAndResume)
 
+showRole()
 connect()
 
 Object.assign(window, { term, scrollbackDemo: { state, dropAndResume } })

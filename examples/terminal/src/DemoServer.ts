@@ -1,32 +1,43 @@
 /**
- * The demo server: runs a command, keeps its output in a registry buffer,
- * and serves the browser terminal page plus the scrollback HTTP endpoints
- * (SSE, WebSocket, plain GET / long-poll, info) on 127.0.0.1.
+ * The demo server: runs a command in a pseudo-terminal, keeps its output in a
+ * registry buffer with keyframes, and serves the browser terminal page plus
+ * the scrollback endpoints (SSE, WebSocket, plain GET / long-poll, info) with
+ * `NodeReplayHttp`. The page types into the terminal over the WebSocket
+ * (`TerminalControl`): one controlling tab at a time, the others watch.
+ *
+ * Safe by default: it listens on 127.0.0.1, reading and typing need the
+ * random access token it prints (in the URL once; the page keeps it in an
+ * HttpOnly cookie), `share` lets anyone who can reach it watch without the
+ * token (typing still needs it), and every endpoint refuses a `Host` that is
+ * not an IP literal, `localhost` or allowed (`allowedHosts`, against DNS
+ * rebinding), and a browser `Origin` that is not the page's own.
  *
  * @since 0.1.0
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as Command from "@effect/platform/Command"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import * as FileSystem from "@effect/platform/FileSystem"
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type { ServeError } from "@effect/platform/HttpServerError"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import * as NodeReplayHttp from "@scrollback/platform-node/NodeReplayHttp"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
-import * as ReplayProcess from "@scrollback/platform/ReplayProcess"
-import * as Cause from "effect/Cause"
-import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
+import type { InvalidHttpOptions } from "@scrollback/platform/ReplayHttpError"
+import * as ReplayInteractive from "@scrollback/platform/ReplayInteractive"
+import * as ReplayPty from "@scrollback/terminal/ReplayPty"
+import type { PtySpawnError } from "@scrollback/terminal/ReplayPtyError"
+import * as TerminalControl from "@scrollback/terminal/TerminalControl"
+import * as TerminalKeyframes from "@scrollback/terminal/TerminalKeyframes"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
 import * as Http from "node:http"
 import { createRequire } from "node:module"
+import type * as Net from "node:net"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
@@ -37,6 +48,14 @@ import { fileURLToPath, pathToFileURL } from "node:url"
  * @category constants
  */
 export const DEFAULT_PORT = 7681
+
+/**
+ * The default address to listen on: `127.0.0.1` (this machine only).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_HOST = "127.0.0.1"
 
 /**
  * The default buffer key: `"terminal"`.
@@ -63,6 +82,28 @@ export const DEFAULT_CAPACITY = 1_048_576
 export const DEFAULT_INTERVAL_MS = 120
 
 /**
+ * The terminal's size until a controlling page sets its own: 100 × 30.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_COLS = 100
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_ROWS = 30
+
+/**
+ * Lines of scrollback the keyframes carry: 1,000 (the page keeps 5,000).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_SCROLLBACK = 1000
+
+/**
  * The URL prefix of the scrollback endpoints: `/scrollback`.
  *
  * @since 0.1.0
@@ -71,8 +112,16 @@ export const DEFAULT_INTERVAL_MS = 120
 export const PREFIX = "/scrollback"
 
 /**
- * What produces the output: the built-in producer (`src/producer.ts`, run by
- * Node with tsx) or any command, run without a shell.
+ * The cookie the page keeps the access token in (`ReplayHttp.DEFAULT_TOKEN_COOKIE`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const TOKEN_COOKIE: string = ReplayHttp.DEFAULT_TOKEN_COOKIE
+
+/**
+ * What runs in the terminal: the built-in producer (`src/producer.ts`, run by
+ * Node with tsx) or any command (no shell: `bash` for a shell).
  *
  * @since 0.1.0
  * @category models
@@ -94,37 +143,57 @@ export type Producer =
  * @category models
  */
 export interface Options {
-  /** Port on 127.0.0.1; 0 picks a free port. Default {@link DEFAULT_PORT}. */
+  /** Port; 0 picks a free port. Default {@link DEFAULT_PORT}. */
   readonly port?: number | undefined
+  /** Address to listen on. Default {@link DEFAULT_HOST}. */
+  readonly host?: string | undefined
   /** The buffer's key. Default {@link DEFAULT_KEY}. */
   readonly key?: string | undefined
   /** Bytes the buffer retains. Default {@link DEFAULT_CAPACITY}. */
   readonly capacity?: number | undefined
   /** Default: the built-in producer with its defaults. */
   readonly producer?: Producer | undefined
-  /** Options of the scrollback endpoints (the prefix is always {@link PREFIX}). */
-  readonly http?: Omit<ReplayHttp.Options, "prefix"> | undefined
+  /** The access token. Default: 32 random hexadecimal digits, new at every start. */
+  readonly token?: string | undefined
+  /** Anyone who can reach the server may watch without the token (typing still needs it). Default `false`. */
+  readonly share?: boolean | undefined
+  /** `Host` names to answer to besides IP literals and `localhost` (`ReplayHttp.AllowedHosts`). Default none. */
+  readonly allowedHosts?: ReplayHttp.AllowedHosts | undefined
+  /** The terminal's size until a controlling page sets its own. Default {@link DEFAULT_COLS} × {@link DEFAULT_ROWS}. */
+  readonly cols?: number | undefined
+  readonly rows?: number | undefined
+  /** Options of the keyframes (the Unicode version is always `"11"`, as the page's). */
+  readonly keyframes?: Omit<TerminalKeyframes.Options, "cols" | "rows" | "unicodeVersion"> | undefined
+  /** Other options of the scrollback endpoints. */
+  readonly http?: Omit<ReplayHttp.Options, "prefix" | "allowedHosts" | "allowedOrigins"> | undefined
 }
 
 /**
- * A running demo. The server, the producer and the buffer live as long as
+ * A running demo. The server, the terminal and the buffer live as long as
  * the scope `make` ran in.
  *
  * @since 0.1.0
  * @category models
  */
 export interface DemoServer {
-  /** `http://127.0.0.1:PORT/` */
+  /** `http://HOST:PORT/?token=TOKEN`: the page, which sets the token's cookie and drops it from the address bar. */
   readonly url: string
+  /** `http://HOST:PORT/` */
+  readonly baseUrl: string
   readonly port: number
   readonly key: string
+  readonly token: string
+  readonly share: boolean
   readonly buffer: ReplayBuffer.ReplayBuffer
+  readonly keyframes: TerminalKeyframes.TerminalKeyframes
+  readonly pty: ReplayPty.Pty
+  readonly control: TerminalControl.TerminalControl
   /** What the page shows as the command. */
   readonly commandLine: string
-  /** Completes with the producer's exit code once it exited (fails if it could not start). */
+  /** Completes with the process's exit code once it exited (fails with the signal that killed it). */
   readonly exitCode: Effect.Effect<number, string>
   /**
-   * Destroys every open connection (SSE streams included), as a network cut
+   * Destroys every open connection (streams included), as a network cut
    * would: browsers see the stream break and reconnect by themselves.
    */
   readonly dropConnections: Effect.Effect<void>
@@ -133,19 +202,37 @@ export interface DemoServer {
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const publicDir = Path.join(here, "..", "public")
 const require = createRequire(import.meta.url)
-const xtermDir = Path.dirname(require.resolve("@xterm/xterm/package.json"))
+const packageDir = (name: string) => Path.dirname(require.resolve(`${name}/package.json`))
 
 /** The files the page needs: a fixed list, so no request can name another file. */
 const staticFiles: ReadonlyArray<{ readonly route: `/${string}`; readonly file: string; readonly type: string }> = [
-  { route: "/", file: Path.join(publicDir, "index.html"), type: "text/html; charset=utf-8" },
   { route: "/app.mjs", file: Path.join(publicDir, "app.mjs"), type: "text/javascript; charset=utf-8" },
   { route: "/style.css", file: Path.join(publicDir, "style.css"), type: "text/css; charset=utf-8" },
-  // xterm.js, served from node_modules by this server: no CDN.
-  { route: "/vendor/xterm/xterm.mjs", file: Path.join(xtermDir, "lib", "xterm.mjs"), type: "text/javascript" },
-  { route: "/vendor/xterm/xterm.css", file: Path.join(xtermDir, "css", "xterm.css"), type: "text/css" }
+  // xterm.js and its addons, served from node_modules by this server: no CDN.
+  {
+    route: "/vendor/xterm/xterm.mjs",
+    file: Path.join(packageDir("@xterm/xterm"), "lib", "xterm.mjs"),
+    type: "text/javascript"
+  },
+  {
+    route: "/vendor/xterm/xterm.css",
+    file: Path.join(packageDir("@xterm/xterm"), "css", "xterm.css"),
+    type: "text/css"
+  },
+  {
+    route: "/vendor/xterm/addon-fit.mjs",
+    file: Path.join(packageDir("@xterm/addon-fit"), "lib", "addon-fit.mjs"),
+    type: "text/javascript"
+  },
+  {
+    route: "/vendor/xterm/addon-unicode11.mjs",
+    file: Path.join(packageDir("@xterm/addon-unicode11"), "lib", "addon-unicode11.mjs"),
+    type: "text/javascript"
+  }
 ]
 
-const noCache = { "cache-control": "no-cache" }
+const NO_CACHE = { "cache-control": "no-cache" }
+const NO_STORE = { "cache-control": "no-store" }
 
 const builtInCommand = (producer: Extract<Producer, { _tag: "BuiltIn" }>) => {
   const args = [
@@ -158,28 +245,41 @@ const builtInCommand = (producer: Extract<Producer, { _tag: "BuiltIn" }>) => {
   ]
   const tsx = pathToFileURL(require.resolve("tsx")).href
   return {
-    command: Command.make(process.execPath, "--import", tsx, Path.join(here, "producer.ts"), ...args),
+    file: process.execPath,
+    args: ["--import", tsx, Path.join(here, "producer.ts"), ...args],
     commandLine: `producer.ts ${args.join(" ")}`
   }
 }
 
 const quote = (arg: string) => /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`
 
+/** The environment of the terminal: this one's, with `TERM` set by the PTY and a UTF-8 locale. */
+const terminalEnv = (): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value
+  if (env.LANG === undefined || env.LANG === "" || env.LANG === "C" || env.LANG === "POSIX") env.LANG = "C.UTF-8"
+  env.COLORTERM = "truecolor"
+  return env
+}
+
+const PAGE_403 = `<!doctype html><meta charset="utf-8"><title>scrollback demo</title>
+<p>This page needs the access token: open the URL the demo printed when it started (<code>…/?token=…</code>).</p>`
+
 /**
- * Starts the demo: a registry with one buffer, the producer writing into it,
- * and an HTTP server on 127.0.0.1 serving the page and the endpoints.
+ * Starts the demo: a registry with one buffer, the command in a PTY writing
+ * into it, keyframes of its screen, and an HTTP server serving the page and
+ * the endpoints.
  *
  * @example
  * ```ts
- * import { NodeContext } from "@effect/platform-node"
  * import { Console, Effect } from "effect"
  * import * as DemoServer from "./DemoServer.js"
  *
  * const program = Effect.gen(function*() {
- *   const demo = yield* DemoServer.make({ port: 0 })
+ *   const demo = yield* DemoServer.make({ port: 0, producer: { _tag: "Command", command: "bash", args: [] } })
  *   yield* Console.log(`scrollback demo: ${demo.url}`)
  *   return yield* Effect.never
- * }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+ * }).pipe(Effect.scoped)
  * ```
  *
  * @since 0.1.0
@@ -189,92 +289,158 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<
   DemoServer,
-  ServeError | ReplayRegistry.CreateError,
-  Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem
+  ServeError | InvalidHttpOptions | ReplayRegistry.CreateError | PtySpawnError,
+  Scope.Scope
 > =>
   Effect.gen(function*() {
     const key = options.key ?? DEFAULT_KEY
-    const fs = yield* FileSystem.FileSystem
+    const host = options.host ?? DEFAULT_HOST
+    const share = options.share ?? false
+    const token = options.token ?? Crypto.randomBytes(16).toString("hex")
+    const secret = Redacted.make(token)
+    const cols = options.cols ?? DEFAULT_COLS
+    const rows = options.rows ?? DEFAULT_ROWS
 
     // The page's files, read once up front: a missing file fails the start, not a request.
-    const pages = yield* Effect.forEach(staticFiles, ({ file, route, type }) =>
-      fs.readFile(file).pipe(
-        Effect.orDie,
-        Effect.map((body) =>
-          HttpRouter.makeRoute(
-            "GET",
-            route,
-            Effect.succeed(HttpServerResponse.uint8Array(body, { contentType: type, headers: noCache }))
-          )
-        )
-      ))
+    const files = staticFiles.map(({ file, route, type }) => ({ route, type, body: Fs.readFileSync(file) }))
+    const index = Fs.readFileSync(Path.join(publicDir, "index.html"))
 
-    // The demo keeps its buffer after the producer ends, so the page can still show it.
+    // The demo keeps its buffer after the process ends, so the page can still show it.
     const registry = yield* ReplayRegistry.make({ idleTimeout: Duration.infinity }).pipe(Effect.orDie)
     const buffer = yield* registry.create(key, { capacity: options.capacity ?? DEFAULT_CAPACITY })
+    const keyframes = yield* TerminalKeyframes.make(buffer, {
+      cols,
+      rows,
+      scrollback: DEFAULT_SCROLLBACK,
+      ...options.keyframes,
+      unicodeVersion: "11"
+    }).pipe(Effect.orDie)
 
     const producer = options.producer ?? { _tag: "BuiltIn" }
-    const { command, commandLine } = producer._tag === "BuiltIn"
+    const { args, commandLine, file } = producer._tag === "BuiltIn"
       ? builtInCommand(producer)
       : {
-        command: Command.make(producer.command, ...producer.args),
+        file: producer.command,
+        args: producer.args,
         commandLine: [producer.command, ...producer.args].map(quote).join(" ")
       }
 
-    const config = { prefix: PREFIX, key, command: commandLine }
-    // The demo listens on 127.0.0.1 only: whoever can reach it may watch.
-    const http = yield* Effect.orDie(ReplayHttp.make({ ...options.http, prefix: PREFIX }))
-    const replay = yield* ReplayHttp.toHttpApp.pipe(
-      Effect.provideService(ReplayHttp.ReplayHttp, http),
-      Effect.provideService(ReplayRegistry.ReplayRegistry, registry),
-      Effect.provideService(ReplayHttp.Authorization, { authorize: () => Effect.void })
-    )
-    const app = HttpRouter.fromIterable([
-      ...pages,
-      HttpRouter.makeRoute("GET", "/demo.json", Effect.succeed(HttpServerResponse.unsafeJson(config)))
-    ]).pipe(HttpRouter.mountApp(PREFIX, replay, { includePrefix: true }))
+    const httpOptions: ReplayHttp.Options = {
+      ...options.http,
+      prefix: PREFIX,
+      allowedHosts: options.allowedHosts ?? [],
+      // Only the page itself: no other site's page may use these endpoints from a browser.
+      allowedOrigins: "same-origin"
+    }
+    // Resolved here too, for the checks of the page's own routes.
+    const http = yield* ReplayHttp.make(httpOptions)
 
-    // Listen first: a taken port fails the start before the producer runs. Served through layers so
-    // the handlers (open SSE and WebSocket sessions) are interrupted before the server closes:
-    // platform-node's WebSocket server, made at the first upgrade, waits for its clients to leave.
-    const nodeServer = Http.createServer()
-    const served = yield* Layer.build(
-      HttpServer.serve(app).pipe(
-        Layer.provideMerge(
-          NodeHttpServer.layer(() => nodeServer, { port: options.port ?? DEFAULT_PORT, host: "127.0.0.1" })
+    const config = JSON.stringify({ prefix: PREFIX, key, command: commandLine, share })
+    /** The page's own routes: the same Host and Origin checks as the endpoints, the token for the page. */
+    const guarded = (
+      handler: (request: HttpServerRequest.HttpServerRequest) => HttpServerResponse.HttpServerResponse
+    ) =>
+    (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.sync(() => {
+        const refused = ReplayHttp.checkRequest(http.options, request.headers)
+        return refused !== undefined ? ReplayHttp.refusalResponse(refused) : handler(request)
+      })
+    const hasToken = (request: HttpServerRequest.HttpServerRequest) =>
+      ReplayHttp.tokenMatches(secret, { headers: request.headers, url: request.url })
+    const Pages = Layer.mergeAll(
+      HttpLayerRouter.add(
+        "GET",
+        "/",
+        guarded((request) => {
+          const query = request.url.includes("?") ? new URLSearchParams(request.url.split("?")[1]) : undefined
+          if (query?.has("token") === true) {
+            // The token in the URL once: it becomes an HttpOnly cookie, and the address bar drops it.
+            if (!hasToken(request)) {
+              return HttpServerResponse.text(PAGE_403, { status: 401, contentType: "text/html", headers: NO_STORE })
+            }
+            return HttpServerResponse.empty({
+              status: 303,
+              headers: {
+                location: "/",
+                "set-cookie": `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
+                ...NO_STORE
+              }
+            })
+          }
+          if (!share && !hasToken(request)) {
+            return HttpServerResponse.text(PAGE_403, { status: 401, contentType: "text/html", headers: NO_STORE })
+          }
+          return HttpServerResponse.uint8Array(index, { contentType: "text/html; charset=utf-8", headers: NO_STORE })
+        })
+      ),
+      HttpLayerRouter.add(
+        "GET",
+        "/demo.json",
+        guarded(() => HttpServerResponse.text(config, { contentType: "application/json", headers: NO_STORE }))
+      ),
+      // Any other path: 404, after the same checks (a refused Host learns nothing, not even what is missing).
+      HttpLayerRouter.add(
+        "*",
+        "/*",
+        guarded(() => HttpServerResponse.text("not found", { status: 404, headers: NO_STORE }))
+      ),
+      ...files.map(({ body, route, type }) =>
+        HttpLayerRouter.add(
+          "GET",
+          route,
+          guarded(() => HttpServerResponse.uint8Array(body, { contentType: type, headers: NO_CACHE }))
         )
       )
     )
-    const server = Context.get(served, HttpServer.HttpServer)
-    // Closing a Node server waits for every connection to end, and an SSE stream never ends by
-    // itself: stop listening, then drop them all.
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        nodeServer.close()
-        nodeServer.closeAllConnections()
-      })
-    )
-    const port = server.address._tag === "TcpAddress" ? server.address.port : 0
 
-    // The producer: killed (its whole process group) when the scope closes.
-    const exitCode = yield* Deferred.make<number, string>()
-    yield* ReplayProcess.capture(command, buffer).pipe(
-      Effect.exit,
-      Effect.flatMap((exit) =>
-        Exit.isSuccess(exit)
-          ? Deferred.succeed(exitCode, exit.value)
-          : Deferred.fail(exitCode, Cause.pretty(exit.cause))
-      ),
-      Effect.forkScoped
-    )
+    // Who controls the terminal: typing needs the token.
+    const control = yield* TerminalControl.make({ authorizeInput: ReplayHttp.accessToken(secret) })
 
+    // Listen first: a taken port fails the start before the process runs.
+    const nodeServer = Http.createServer()
+    // Every socket, upgraded WebSockets included (the server forgets those), for `dropConnections`.
+    const sockets = new Set<Net.Socket>()
+    nodeServer.on("connection", (socket: Net.Socket) => {
+      sockets.add(socket)
+      socket.on("close", () => sockets.delete(socket))
+    })
+    yield* Layer.build(
+      NodeReplayHttp.serve(() => nodeServer, { port: options.port ?? DEFAULT_PORT, host }, {
+        ...httpOptions,
+        routes: Pages
+      }).pipe(
+        Layer.provide(Layer.succeed(ReplayInteractive.ReplayInteractive, control)),
+        Layer.provide(share ? ReplayHttp.layerAllowAll : ReplayHttp.layerAccessToken(secret)),
+        Layer.provide(Layer.succeed(ReplayRegistry.ReplayRegistry, registry))
+      )
+    )
+    const address = nodeServer.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+
+    // The process: killed (its whole process group) when the scope closes.
+    const pty = yield* ReplayPty.run(buffer, file, args, { cols, rows, env: terminalEnv() })
+    yield* control.register(key, { keyframes, pty }).pipe(Effect.orDie)
+
+    const shown = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host
+    const baseUrl = `http://${shown}:${port}/`
     return {
-      url: `http://127.0.0.1:${port}/`,
+      url: `${baseUrl}?token=${token}`,
+      baseUrl,
       port,
       key,
+      token,
+      share,
       buffer,
+      keyframes,
+      pty,
+      control,
       commandLine,
-      exitCode: Deferred.await(exitCode),
-      dropConnections: Effect.sync(() => nodeServer.closeAllConnections())
+      exitCode: Effect.flatMap(pty.exit, (exit) =>
+        exit.signal === undefined ? Effect.succeed(exit.exitCode) : Effect.fail(`killed by ${exit.signal}`)),
+      dropConnections: Effect.sync(() => {
+        for (const socket of sockets) {
+          socket.destroy()
+        }
+      })
     }
   })

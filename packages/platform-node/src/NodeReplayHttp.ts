@@ -25,6 +25,7 @@
  */
 import type * as NodeContext from "@effect/platform-node/NodeContext"
 import type * as Etag from "@effect/platform/Etag"
+import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpPlatform from "@effect/platform/HttpPlatform"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
@@ -67,6 +68,19 @@ export interface Options {
   readonly shutdownGrace?: Duration.Duration | undefined
   /** A WebSocket handshake that has not completed in this time is dropped, freeing its slot. Default 5 seconds. */
   readonly upgradeTimeout?: Duration.Duration | undefined
+}
+
+/**
+ * The options of {@link serve}: the server's, and routes of your own served
+ * beside the endpoints (a page's files, a health check). Routes outside the
+ * prefix are yours; check `ReplayHttp.checkRequest` in them to refuse the
+ * same hosts and origins as the endpoints.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServeOptions extends Options {
+  readonly routes?: Layer.Layer<never, never, HttpLayerRouter.HttpRouter> | undefined
 }
 
 /**
@@ -120,8 +134,11 @@ export const layer: (
 > = internal.layer
 
 /**
- * Everything at once: the `ReplayHttp` service with `options`, its routes,
- * and this server listening. Needs a registry and an authorization.
+ * Everything at once: the `ReplayHttp` service with `options`, its routes
+ * (and `options.routes` beside them), and this server listening. Needs a
+ * registry and an authorization. An `ReplayInteractive` service provided to
+ * it (such as `@scrollback/terminal`'s `TerminalControl.layer`) makes
+ * WebSockets opened with `?terminal=1` interactive sessions.
  *
  * @example
  * ```ts
@@ -143,7 +160,7 @@ export const layer: (
 export const serve: (
   evaluate: LazyArg<Http.Server>,
   listen: Net.ListenOptions,
-  options?: ReplayHttp.Options & Options
+  options?: ReplayHttp.Options & ServeOptions
 ) => Layer.Layer<
   never,
   ServeError | InvalidHttpOptions,

@@ -26,6 +26,7 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import type * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
@@ -161,15 +162,36 @@ export const DEFAULT_WS_INBOUND_BYTES_PER_SECOND: number = internal.DEFAULT_WS_I
 export const DEFAULT_WS_INBOUND_BURST_BYTES: number = internal.DEFAULT_WS_INBOUND_BURST_BYTES
 
 /**
- * Which browser origins may open a WebSocket: a list of exact origins
+ * Which browser origins may use the endpoints (every one of them: SSE,
+ * WebSocket, GET, info, list): a list of exact origins
  * (`"https://app.example.com"`), `"same-origin"` (the `Origin` host equals
  * the `Host` header) or `"*"` (any). A request without `Origin` (not a
- * browser) is always allowed.
+ * browser, or a same-origin GET) is always allowed. A refusal is `403
+ * OriginNotAllowed`.
  *
  * @since 0.1.0
  * @category models
  */
 export type AllowedOrigins = ReadonlyArray<string> | "same-origin" | "*"
+
+/**
+ * Which `Host` headers the endpoints answer to, against DNS rebinding (a
+ * page on `evil.example` whose name is made to resolve to this server sends
+ * `Host: evil.example`, and is same-origin with itself):
+ *
+ * - always allowed: IP literals (`127.0.0.1:7681`, `[::1]`), `localhost`
+ *   and `*.localhost`, and a request without `Host` (not a browser);
+ * - each entry of the list: a name (`"logs.example.com"`, any port), or a
+ *   domain with its subdomains (`".example.com"`);
+ * - `"*"`: any host (behind a proxy that checks it, say).
+ *
+ * The default, `[]`, allows the loopback and IP literals only. A refusal is
+ * `403 HostNotAllowed`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AllowedHosts = ReadonlyArray<string> | "*"
 
 /**
  * The options of the transports. Every number must be a positive safe
@@ -208,8 +230,10 @@ export interface Options {
   readonly wsInboundBytesPerSecond?: number | undefined
   /** The burst of that budget. Default 64 KiB. */
   readonly wsInboundBurstBytes?: number | undefined
-  /** Browser origins allowed to open a WebSocket. Default `"same-origin"`. */
+  /** Browser origins allowed to use the endpoints. Default `"same-origin"`. */
   readonly allowedOrigins?: AllowedOrigins | undefined
+  /** `Host` names the endpoints answer to (see {@link AllowedHosts}). Default `[]`: IP literals and `localhost`. */
+  readonly allowedHosts?: AllowedHosts | undefined
   /**
    * Serve the list of buffers (`GET {prefix}`). Default `false`: the list
    * tells every key to whoever asks, so it is off unless asked for (and then
@@ -238,6 +262,7 @@ export interface ResolvedOptions {
   readonly wsInboundBytesPerSecond: number
   readonly wsInboundBurstBytes: number
   readonly allowedOrigins: AllowedOrigins
+  readonly allowedHosts: AllowedHosts
   readonly list: boolean
 }
 
@@ -401,6 +426,93 @@ export const layerBearerToken: (token: Redacted.Redacted<string>) => Layer.Layer
   internal.layerBearerToken
 
 /**
+ * Where {@link accessToken} looks for the token, besides
+ * `Authorization: Bearer <token>`: a cookie (default `scrollback_token`) and
+ * a query parameter (default `token`); `false` turns one off.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AccessTokenOptions {
+  readonly cookie?: string | false | undefined
+  readonly query?: string | false | undefined
+}
+
+/**
+ * The default cookie {@link accessToken} reads: `scrollback_token`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_TOKEN_COOKIE: string = internal.DEFAULT_TOKEN_COOKIE
+
+/**
+ * The default query parameter {@link accessToken} reads: `token`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_TOKEN_QUERY: string = internal.DEFAULT_TOKEN_QUERY
+
+/**
+ * Whether a request carries `token`: as `Authorization: Bearer <token>`, in
+ * the cookie or in the query parameter of {@link AccessTokenOptions}. Every
+ * place is compared in constant time (the time depends on the lengths only),
+ * and all of them are compared. An empty token matches nothing.
+ *
+ * @since 0.1.0
+ * @category authorization
+ */
+export const tokenMatches: (
+  token: Redacted.Redacted<string>,
+  request: Pick<AuthorizationRequest, "headers" | "url">,
+  options?: AccessTokenOptions
+) => boolean = internal.tokenMatches
+
+/**
+ * An authorization function that requires an access token (see
+ * {@link tokenMatches}), refusing others with `401`: for
+ * {@link layerAuthorization}, or to decide who may type into a terminal
+ * (`@scrollback/terminal`'s `TerminalControl`). A browser page gets the
+ * cookie from its server (the token in the URL once, as Jupyter does), so
+ * its `EventSource` and `WebSocket` carry it.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { ReplayHttp } from "@scrollback/platform"
+ *
+ * const check = ReplayHttp.accessToken(Redacted.make("s3cret"))
+ * const allowed = check({
+ *   key: "build",
+ *   transport: "sse",
+ *   method: "GET",
+ *   url: "/scrollback/build/sse?token=s3cret",
+ *   headers: {},
+ *   remoteAddress: "127.0.0.1"
+ * }) // Effect.void
+ * ```
+ *
+ * @since 0.1.0
+ * @category authorization
+ */
+export const accessToken: (
+  token: Redacted.Redacted<string>,
+  options?: AccessTokenOptions
+) => (request: AuthorizationRequest) => Effect.Effect<void, Denied> = internal.accessToken
+
+/**
+ * Requires the access token (see {@link accessToken}) on every request.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerAccessToken: (
+  token: Redacted.Redacted<string>,
+  options?: AccessTokenOptions
+) => Layer.Layer<Authorization> = internal.layerAccessToken
+
+/**
  * Allows every request: anyone who can reach the server may read every
  * buffer. Choose it explicitly, for a server on a trusted network.
  *
@@ -558,6 +670,28 @@ export interface Refusal {
 export const prepareRead: (
   request: ReadRequest
 ) => Effect.Effect<ReadPlan, Refusal, ReplayHttp | ReplayRegistry.ReplayRegistry | Authorization> = internal.prepareRead
+
+/**
+ * The checks every endpoint makes first, for adapters and for routes served
+ * beside these (a page's own files): the `Host` (`allowedHosts`), then the
+ * `Origin` (`allowedOrigins`). `undefined` when both pass.
+ *
+ * @since 0.1.0
+ * @category adapters
+ */
+export const checkRequest: (
+  options: ResolvedOptions,
+  headers: Readonly<Record<string, string | undefined>>
+) => Refusal | undefined = internal.checkRequest
+
+/**
+ * The answer to a refusal: its status, `Cache-Control: no-store`, its
+ * headers and the JSON body `ReplayProtocol.ErrorBody`.
+ *
+ * @since 0.1.0
+ * @category adapters
+ */
+export const refusalResponse: (refused: Refusal) => HttpServerResponse.HttpServerResponse = internal.refusalResponse
 
 /**
  * The request description the authorization hook and {@link prepareRead}

@@ -39,7 +39,8 @@ export class Denied extends Schema.TaggedError<Denied>("@scrollback/platform/Den
 }) {}
 
 /**
- * A browser from this origin may not open a WebSocket here.
+ * A browser page from this origin may not use this server (`allowedOrigins`):
+ * checked on every endpoint for a request that carries an `Origin`.
  *
  * @since 0.1.0
  * @category errors
@@ -50,7 +51,25 @@ export class OriginNotAllowed extends Schema.TaggedError<OriginNotAllowed>("@scr
 ) {
   /** @since 0.1.0 */
   override get message(): string {
-    return `the origin ${this.origin} may not open a WebSocket here`
+    return `the origin ${this.origin} is not allowed here`
+  }
+}
+
+/**
+ * The request's `Host` is not one this server answers to (`allowedHosts`):
+ * what a DNS-rebinding page sends (a name of its own that resolves to this
+ * server). Checked on every endpoint.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HostNotAllowed extends Schema.TaggedError<HostNotAllowed>("@scrollback/platform/HostNotAllowed")(
+  "HostNotAllowed",
+  { host: Schema.String }
+) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `the host ${JSON.stringify(this.host)} is not allowed here (allowedHosts)`
   }
 }
 

@@ -13,6 +13,21 @@
  * | gap     | `event: gap`, `id: EPOCH:OLDEST`, data {@link Gap} | text `{"type":"gap",…}` |
  * | end     | `event: end`, `id: EPOCH:TOTAL`, data {@link End} | text `{"type":"end",…}`, then close 1000 |
  *
+ * A WebSocket opened with `?terminal=1` on a key that has a terminal (an
+ * `ReplayInteractive` service, such as `@scrollback/terminal`'s
+ * `TerminalControl`) is an **interactive session**: after the hello it gets
+ * {@link WsTerminalMessage}s (the screen at its start — a keyframe snapshot
+ * instead of a gap —, size changes at their offsets, who controls the
+ * terminal, refused requests) and may send {@link WsClientMessage}s (input,
+ * resize, take-over, release) as text. Close codes for what a client sends:
+ *
+ * | code   | when |
+ * |--------|------|
+ * | `1003` | a binary message in an interactive session (its messages are text) |
+ * | `1007` | a text message that is not a {@link WsClientMessage} (not JSON, an unknown `type`, a field out of range) |
+ * | `1008` | any message in a session that is not interactive; more than the inbound budget (`wsInboundBytesPerSecond`) |
+ * | `1009` | a message larger than `wsMaxMessageBytes` |
+ *
  * @since 0.1.0
  */
 import type {
@@ -110,6 +125,8 @@ export interface ReadQueryEncoded {
   readonly offset?: string | undefined
   readonly epoch?: string | undefined
   readonly onEvicted?: ReplayCursor.OnEvicted | undefined
+  readonly terminal?: "0" | "1" | undefined
+  readonly takeover?: "0" | "1" | undefined
 }
 
 /**
@@ -192,6 +209,133 @@ export const List: Schema.Schema<List> = internal.List
 export const WsServerMessage: Schema.Schema<WsServerMessage> = internal.WsServerMessage
 
 /**
+ * A query flag: `"1"` (on) or `"0"` (off).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Flag: Schema.Schema<boolean, "0" | "1"> = internal.Flag
+
+/**
+ * The largest terminal width a `resize` or `terminal` message carries: 2,048 columns.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_TERMINAL_COLS: number = internal.MAX_TERMINAL_COLS
+
+/**
+ * The largest terminal height a `resize` or `terminal` message carries: 1,024 rows.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_TERMINAL_ROWS: number = internal.MAX_TERMINAL_ROWS
+
+/**
+ * A WebSocket text message from a client of an interactive session
+ * (`?terminal=1`), as JSON:
+ *
+ * - `{"type":"input","data":"ls\r"}`: keystrokes or pasted text (written to
+ *   the terminal as UTF-8), from the controlling client only;
+ * - `{"type":"resize","cols":120,"rows":40}`: the controlling client's
+ *   terminal size (1..2,048 × 1..1,024);
+ * - `{"type":"takeover"}`: take control from whoever holds it (a client
+ *   allowed to type only);
+ * - `{"type":"release"}`: give control up.
+ *
+ * Anything else closes the connection with `1007`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WsClientMessage: Schema.Schema<WsClientMessage> = internal.WsClientMessage
+
+/**
+ * Why a client's request was refused (the connection stays open):
+ * `NotController` (input or a resize from a viewer), `NotAllowed` (a
+ * take-over by a client that may not type), `ReadOnly` (the terminal takes
+ * no input), `Exited` (the process is gone), `Overflow` (the terminal's input
+ * queue is full), `InvalidSize`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RejectReason: Schema.Schema<RejectReason> = internal.RejectReason
+
+/**
+ * A WebSocket text message to a client of an interactive session, besides
+ * hello, gap and end ({@link WsServerMessage}):
+ *
+ * - `terminal`: sent once after the hello, and again when the session
+ *   resumes from a keyframe after falling behind: the terminal's size
+ *   (`cols` × `rows`) and Unicode version at `offset`, where the bytes
+ *   continue. With `snapshot`, the bytes before `offset` were evicted: reset
+ *   the terminal, resize it, write `snapshot` (escape sequences that rebuild
+ *   the screen), then the bytes from `offset` — instead of a gap.
+ * - `resize`: the terminal was resized before the byte at `offset`: apply it
+ *   when the bytes written reach `offset` (it may arrive before them).
+ * - `control`: this client's `role` (`controller` or `viewer`), whether it
+ *   may take control (`canControl`) and whether anyone has it
+ *   (`controlled`); sent at the start and whenever it changes.
+ * - `rejected`: a client message was refused, and why.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WsTerminalMessage: Schema.Schema<WsTerminalMessage> = internal.WsTerminalMessage
+
+/**
+ * Decodes a client's text message (JSON) with {@link WsClientMessage}.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeWsClientMessage: (text: string) => Either.Either<WsClientMessage, ParseResult.ParseError> =
+  internal.decodeWsClientMessage
+
+/**
+ * Encodes a {@link WsTerminalMessage} as JSON text.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const wsTerminalMessage: (message: WsTerminalMessage) => string = internal.wsTerminalMessage
+
+/**
+ * Close code `1003`: a binary message in an interactive session.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const CLOSE_UNSUPPORTED_DATA: number = internal.CLOSE_UNSUPPORTED_DATA
+
+/**
+ * Close code `1007`: a client message that is not a {@link WsClientMessage}.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const CLOSE_INVALID_PAYLOAD: number = internal.CLOSE_INVALID_PAYLOAD
+
+/**
+ * Close code `1008`: a message in a session that is not interactive, or past
+ * the inbound budget.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const CLOSE_POLICY_VIOLATION: number = internal.CLOSE_POLICY_VIOLATION
+
+/**
+ * Close code `1009`: a client message larger than `wsMaxMessageBytes`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const CLOSE_TOO_BIG: number = internal.CLOSE_TOO_BIG
+
+/**
  * Every error a refusal can carry: the HTTP transports' own
  * (`ReplayHttpError`), the registry's and the core's.
  *
@@ -210,6 +354,7 @@ export type WireErrorEncoded =
   | Schema.Schema.Encoded<typeof ReplayHttpError.BadRequest>
   | Schema.Schema.Encoded<typeof ReplayHttpError.Denied>
   | Schema.Schema.Encoded<typeof ReplayHttpError.OriginNotAllowed>
+  | Schema.Schema.Encoded<typeof ReplayHttpError.HostNotAllowed>
   | Schema.Schema.Encoded<typeof ReplayHttpError.NotFound>
   | Schema.Schema.Encoded<typeof ReplayHttpError.MethodNotAllowed>
   | Schema.Schema.Encoded<typeof ReplayHttpError.LimitTooLarge>
@@ -441,10 +586,54 @@ export type WsServerMessage =
  * @since 0.1.0
  * @category models
  */
+export type WsClientMessage =
+  | { readonly type: "input"; readonly data: string }
+  | { readonly type: "resize"; readonly cols: number; readonly rows: number }
+  | { readonly type: "takeover" }
+  | { readonly type: "release" }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RejectReason = "NotController" | "NotAllowed" | "Exited" | "Overflow" | "InvalidSize" | "ReadOnly"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type WsTerminalMessage =
+  | {
+    readonly type: "terminal"
+    readonly offset: number
+    readonly cols: number
+    readonly rows: number
+    readonly unicode: "6" | "11"
+    readonly snapshot?: string | undefined
+  }
+  | { readonly type: "resize"; readonly offset: number; readonly cols: number; readonly rows: number }
+  | {
+    readonly type: "control"
+    readonly role: "controller" | "viewer"
+    readonly canControl: boolean
+    readonly controlled: boolean
+  }
+  | {
+    readonly type: "rejected"
+    readonly request: WsClientMessage["type"]
+    readonly reason: RejectReason
+    readonly message: string
+  }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type WireError =
   | ReplayHttpError.BadRequest
   | ReplayHttpError.Denied
   | ReplayHttpError.OriginNotAllowed
+  | ReplayHttpError.HostNotAllowed
   | ReplayHttpError.NotFound
   | ReplayHttpError.MethodNotAllowed
   | ReplayHttpError.LimitTooLarge
@@ -474,6 +663,10 @@ export interface ReadQuery {
   readonly offset?: number | undefined
   readonly epoch?: string | undefined
   readonly onEvicted: ReplayCursor.OnEvicted
+  /** WebSocket: ask for an interactive session (`?terminal=1`). */
+  readonly terminal?: boolean | undefined
+  /** WebSocket, interactive session: take control at once, from whoever holds it (`?takeover=1`). */
+  readonly takeover?: boolean | undefined
 }
 
 /**

@@ -54,6 +54,29 @@ export * as ReplayHttp from "./ReplayHttp.js"
 export * as ReplayHttpError from "./ReplayHttpError.js"
 
 /**
+ * Interactive WebSocket sessions: the extension point through which a key
+ * whose buffer holds a terminal's output gets a screen that survives
+ * eviction, and accepts input from a browser. The transports stay generic:
+ * a service in the context (such as `@scrollback/terminal`'s
+ * `TerminalControl`) is asked about each WebSocket opened with
+ * `?terminal=1`, and decides where its bytes start (a keyframe instead of a
+ * gap), what it is told (the `ReplayProtocol.WsTerminalMessage`s) and what
+ * becomes of the messages it sends (`ReplayProtocol.WsClientMessage`s).
+ *
+ * Served by `@scrollback/platform-node`'s `NodeReplayHttp` (its fan-out
+ * server looks the service up when it starts; without one, or for a
+ * connection without `?terminal=1`, nothing changes: a client message closes
+ * the connection with `1008`). The portable path of `ReplayHttp.routes`
+ * does not consult it: there, every WebSocket is a plain follower.
+ *
+ * Costs are the interactive sessions' own: a plain follower carries one
+ * field more (`undefined`).
+ *
+ * @since 0.1.0
+ */
+export * as ReplayInteractive from "./ReplayInteractive.js"
+
+/**
  * Process capture with `@effect/platform`'s `Command`: a child process's
  * stdout and stderr, merged in arrival order, written into a `ReplayBuffer`
  * that ends with the process's exit status.
@@ -76,6 +99,21 @@ export * as ReplayProcess from "./ReplayProcess.js"
  * | bytes   | default event, `id: EPOCH:NEXT`, data base64 | binary: 8-byte big-endian offset, then the bytes |
  * | gap     | `event: gap`, `id: EPOCH:OLDEST`, data {@link Gap} | text `{"type":"gap",…}` |
  * | end     | `event: end`, `id: EPOCH:TOTAL`, data {@link End} | text `{"type":"end",…}`, then close 1000 |
+ *
+ * A WebSocket opened with `?terminal=1` on a key that has a terminal (an
+ * `ReplayInteractive` service, such as `@scrollback/terminal`'s
+ * `TerminalControl`) is an **interactive session**: after the hello it gets
+ * {@link WsTerminalMessage}s (the screen at its start — a keyframe snapshot
+ * instead of a gap —, size changes at their offsets, who controls the
+ * terminal, refused requests) and may send {@link WsClientMessage}s (input,
+ * resize, take-over, release) as text. Close codes for what a client sends:
+ *
+ * | code   | when |
+ * |--------|------|
+ * | `1003` | a binary message in an interactive session (its messages are text) |
+ * | `1007` | a text message that is not a {@link WsClientMessage} (not JSON, an unknown `type`, a field out of range) |
+ * | `1008` | any message in a session that is not interactive; more than the inbound budget (`wsInboundBytesPerSecond`) |
+ * | `1009` | a message larger than `wsMaxMessageBytes` |
  *
  * @since 0.1.0
  */

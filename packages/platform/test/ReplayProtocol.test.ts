@@ -189,4 +189,83 @@ describe("ReplayProtocol", () => {
         { status: "failed", reason: "boom", exitCode: 3 }
       )
     }))
+
+  describe("interactive sessions", () => {
+    it.effect("client messages: the four types decode; anything else is refused", () =>
+      Effect.sync(() => {
+        const good: ReadonlyArray<ReplayProtocol.WsClientMessage> = [
+          { type: "input", data: "ls -la\r" },
+          { type: "input", data: "" },
+          { type: "resize", cols: 1, rows: 1 },
+          { type: "resize", cols: 2048, rows: 1024 },
+          { type: "takeover" },
+          { type: "release" }
+        ]
+        for (const message of good) {
+          assert.deepStrictEqual(
+            Either.getOrThrow(ReplayProtocol.decodeWsClientMessage(JSON.stringify(message))),
+            message
+          )
+        }
+        // Extra fields are dropped, not passed on.
+        assert.deepStrictEqual(
+          Either.getOrThrow(ReplayProtocol.decodeWsClientMessage("{\"type\":\"takeover\",\"key\":\"other\"}")),
+          { type: "takeover" }
+        )
+        for (
+          const text of [
+            "",
+            "{",
+            "null",
+            "[]",
+            "\"input\"",
+            "{}",
+            "{\"type\":\"INPUT\",\"data\":\"x\"}",
+            "{\"type\":\"input\"}",
+            "{\"type\":\"input\",\"data\":5}",
+            "{\"type\":\"resize\",\"cols\":0,\"rows\":10}",
+            "{\"type\":\"resize\",\"cols\":2049,\"rows\":10}",
+            "{\"type\":\"resize\",\"cols\":80,\"rows\":1025}",
+            "{\"type\":\"resize\",\"cols\":80.5,\"rows\":24}",
+            "{\"type\":\"resize\",\"cols\":\"80\",\"rows\":24}",
+            "{\"type\":\"shutdown\"}"
+          ]
+        ) {
+          assert.isTrue(Either.isLeft(ReplayProtocol.decodeWsClientMessage(text)), text)
+        }
+      }))
+
+    it.effect("terminal messages encode as the documented JSON", () =>
+      Effect.sync(() => {
+        assert.strictEqual(
+          ReplayProtocol.wsTerminalMessage({ type: "terminal", offset: 7, cols: 80, rows: 24, unicode: "11" }),
+          "{\"type\":\"terminal\",\"offset\":7,\"cols\":80,\"rows\":24,\"unicode\":\"11\"}"
+        )
+        assert.strictEqual(
+          ReplayProtocol.wsTerminalMessage({ type: "resize", offset: 9, cols: 100, rows: 30 }),
+          "{\"type\":\"resize\",\"offset\":9,\"cols\":100,\"rows\":30}"
+        )
+        assert.deepStrictEqual(
+          JSON.parse(ReplayProtocol.wsTerminalMessage({
+            type: "rejected",
+            request: "input",
+            reason: "NotController",
+            message: "another client controls the terminal"
+          })),
+          {
+            type: "rejected",
+            request: "input",
+            reason: "NotController",
+            message: "another client controls the terminal"
+          }
+        )
+        assert.strictEqual(ReplayProtocol.statusOf(new ReplayHttpError.HostNotAllowed({ host: "x" })), 403)
+        assert.deepStrictEqual(Schema.decodeSync(ReplayProtocol.ReadQuery)({ terminal: "1", takeover: "0" }), {
+          onEvicted: "clamp",
+          terminal: true,
+          takeover: false
+        })
+        assert.isTrue(Either.isLeft(Schema.decodeUnknownEither(ReplayProtocol.ReadQuery)({ terminal: "yes" })))
+      }))
+  })
 })

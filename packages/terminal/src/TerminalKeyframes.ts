@@ -30,6 +30,7 @@
  * | `maxKeyframeBytes`    | 16 MiB (UTF-16: 2 bytes per character)  | all keyframes' snapshots together |
  * | `maxSizeChanges`      | 1,024                                   | recorded size changes (those before `oldest` are dropped first) |
  * | `maxChunkBytes`       | 64 KiB                                  | bytes handed to the headless terminal and not yet parsed |
+ * | `unicodeVersion`      | `"6"` (or `"11"`)                       | character widths, as the clients' (`@xterm/addon-unicode11`) |
  *
  * Memory per engine: the headless terminal, about `(scrollback + rows) ×
  * cols × 12` bytes per screen (≈ 1 MB at 1,000 lines × 80 columns), plus the
@@ -124,7 +125,23 @@ export interface Options {
   readonly maxChunkBytes?: number | undefined
   /** Verify each keyframe in a scratch terminal before keeping it. Default `true`. */
   readonly verify?: boolean | undefined
+  /**
+   * The Unicode version of character widths: `"6"` (xterm.js's default) or
+   * `"11"` (`@xterm/addon-unicode11`: emoji and other wide characters take two
+   * cells). Every client must use the same one: it changes where the cursor
+   * goes. Default `"6"`.
+   */
+  readonly unicodeVersion?: UnicodeVersion | undefined
 }
+
+/**
+ * The Unicode version of character widths in a terminal: `"6"` (xterm.js's
+ * default) or `"11"` (`@xterm/addon-unicode11`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type UnicodeVersion = "6" | "11"
 
 /**
  * @since 0.1.0
@@ -265,12 +282,17 @@ export interface FollowOptions {
 export interface TerminalKeyframes extends Pipeable {
   readonly [TypeId]: TypeId
   readonly buffer: ReplayBuffer.ReplayBuffer
+  /** The Unicode version of character widths (the `unicodeVersion` option): clients must use the same. */
+  readonly unicodeVersion: UnicodeVersion
+  /** Lines of scrollback kept and put in a keyframe: a client's terminal needs at least this many. */
+  readonly scrollback: number
   /**
    * Records that the terminal (the PTY producing the output) was resized
    * now: the change applies before the next byte written to the buffer
    * (its offset is the buffer's `total`). Call it with the PTY's resize.
+   * Returns the change as recorded (its offset), to tell clients.
    */
-  readonly resize: (cols: number, rows: number) => Effect.Effect<void, InvalidPtySize>
+  readonly resize: (cols: number, rows: number) => Effect.Effect<SizeChange, InvalidPtySize>
   /** Where a client asking for `requested` starts (see {@link Resume}). Fails `InvalidOffset` for a non-integer. */
   readonly keyframeFor: (requested: number) => Effect.Effect<Resume, InvalidOffset>
   /** The keyframes held, oldest first. */

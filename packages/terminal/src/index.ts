@@ -30,6 +30,52 @@ export * as ReplayPty from "./ReplayPty.js"
 export * as ReplayPtyError from "./ReplayPtyError.js"
 
 /**
+ * A terminal over the network: keystrokes and resizes from browsers reach
+ * the PTY over the WebSocket endpoint, one controlling client at a time,
+ * and every client sees the screen from its start — a keyframe snapshot
+ * instead of a gap when the bytes it needs were evicted.
+ *
+ * `TerminalControl` implements `@scrollback/platform`'s `ReplayInteractive`
+ * hook: provide its layer to `@scrollback/platform-node`'s `NodeReplayHttp`
+ * server, and `register` each terminal (its `TerminalKeyframes`, and its
+ * `ReplayPty` for input) under the key of its buffer. A WebSocket opened with
+ * `?terminal=1` on that key is then an interactive session
+ * (`ReplayProtocol.WsTerminalMessage` / `WsClientMessage`):
+ *
+ * - **Where it starts**: `?offset=` (default 0, the start of the log). Bytes
+ *   that are retained are replayed; evicted ones are replaced by the newest
+ *   keyframe (a `terminal` message with its `snapshot`); with no keyframe, a
+ *   visible `gap`. A session that falls behind eviction while following
+ *   continues from a keyframe too.
+ * - **Size**: the `terminal` message gives the size at the start; each
+ *   resize is a `resize` message with the offset it applies at.
+ * - **Control**: one controlling client at a time holds the terminal's
+ *   controller lease (a one-permit `Semaphore`, held in a scope of the
+ *   session's own, released when its connection closes, whatever closes it).
+ *   A client that may type (`authorizeInput`) takes control when nobody has
+ *   it (`autoControl`), or from whoever has it with `?takeover=1` or a
+ *   `takeover` message; `release` gives it up. Every other client is a
+ *   viewer: its `input` and `resize` messages are refused with a `rejected`
+ *   message. Everyone is told who controls with `control` messages.
+ * - **Bounds**: each message is at most `wsMaxMessageBytes` and each client
+ *   sends at most `wsInboundBytesPerSecond` (the server's, `1009`/`1008`);
+ *   at most `maxPendingMessages` (64) of a client's messages wait to be
+ *   processed (more: `1008`); input waits in the PTY's bounded queue
+ *   (`PtyInputOverflow` → `rejected` with `Overflow`). A session's input only
+ *   ever goes to the PTY of the key it was opened on.
+ *
+ * @since 0.1.0
+ */
+export * as TerminalControl from "./TerminalControl.js"
+
+/**
+ * The typed errors of `TerminalControl`.
+ *
+ * @since 0.1.0
+ */
+export * as TerminalControlError from "./TerminalControlError.js"
+
+/**
  * A screen that survives eviction. A headless terminal (`@xterm/headless`)
  * follows a `ReplayBuffer` of terminal output and keeps **keyframes**: the
  * whole terminal state at chosen offsets, serialized as escape sequences. A
@@ -61,6 +107,7 @@ export * as ReplayPtyError from "./ReplayPtyError.js"
  * | `maxKeyframeBytes`    | 16 MiB (UTF-16: 2 bytes per character)  | all keyframes' snapshots together |
  * | `maxSizeChanges`      | 1,024                                   | recorded size changes (those before `oldest` are dropped first) |
  * | `maxChunkBytes`       | 64 KiB                                  | bytes handed to the headless terminal and not yet parsed |
+ * | `unicodeVersion`      | `"6"` (or `"11"`)                       | character widths, as the clients' (`@xterm/addon-unicode11`) |
  *
  * Memory per engine: the headless terminal, about `(scrollback + rows) ×
  * cols × 12` bytes per screen (≈ 1 MB at 1,000 lines × 80 columns), plus the

@@ -33,6 +33,11 @@ export interface Outlet {
   readonly onDrain: (resume: () => void) => void
   /** The stream is done at `position`: the end message and close, or a close for an eviction under "fail". */
   readonly finish: (exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, position: number) => void
+  /**
+   * The connection fell behind eviction (keyframes): the outlet may send what replaces the gap (a snapshot) and
+   * return the offset to continue from; `undefined` for the gap message.
+   */
+  readonly resync?: ((gap: ReplayCursor.Gap) => number | undefined) | undefined
 }
 
 /** A connection served by the fan-out. */
@@ -89,6 +94,12 @@ export class Member {
           break
         }
         case "Gap": {
+          const at = this.outlet.resync?.(step)
+          if (at !== undefined) {
+            // A snapshot replaced the gap: continue from its offset with a cursor of its own.
+            this.cursor = undefined
+            return this.resume(at)
+          }
           this.position = step.oldest
           if (!this.outlet.write(hub.format.gap(epoch, step))) return this.outlet.onDrain(() => this.pump())
           break

@@ -30,9 +30,12 @@ export const layer = (
 export const serve = (
   evaluate: LazyArg<Http.Server>,
   listen: Net.ListenOptions,
-  options?: ReplayHttp.Options & Api.Options
+  options?: ReplayHttp.Options & Api.ServeOptions
 ): Layer.Layer<never, ServeError | InvalidHttpOptions, ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization> =>
-  HttpLayerRouter.serve(ReplayHttp.routes, { disableLogger: true, disableListenLog: true }).pipe(
+  HttpLayerRouter.serve(
+    options?.routes === undefined ? ReplayHttp.routes : Layer.mergeAll(ReplayHttp.routes, options.routes),
+    { disableLogger: true, disableListenLog: true }
+  ).pipe(
     Layer.provide(layer(evaluate, listen, options)),
     Layer.provideMerge(ReplayHttp.layer(options))
   ) as Layer.Layer<never, ServeError | InvalidHttpOptions, ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization>

@@ -2,14 +2,18 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import type { OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayHttpError from "@scrollback/platform/ReplayHttpError"
+import * as ReplayInteractive from "@scrollback/platform/ReplayInteractive"
 import * as ReplayProtocol from "@scrollback/platform/ReplayProtocol"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type { LazyArg } from "effect/Function"
+import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -184,6 +188,8 @@ class WsSession implements Outlet, Connection {
   member: Member | undefined = undefined
   /** When a message was last sent: after `keepAlive` of silence, a `{"type":"ping"}` message. */
   lastSent = Date.now()
+  /** The interactive session (`?terminal=1` on a key that has one); `undefined` for a plain follower. */
+  interactive: ReplayInteractive.Session | undefined = undefined
   /** Whether the peer sent anything (a pong, or any byte) since the last ping. */
   alive = true
   /** The inbound budget, a token bucket: `wsInboundBurstBytes` at once, refilled at `wsInboundBytesPerSecond`. */
@@ -268,11 +274,48 @@ class WsSession implements Outlet, Connection {
     if (this.tokens < 0) this.drop(CLOSE_POLICY_VIOLATION, "inbound rate exceeded")
   }
 
+  /** Keyframes: an interactive session that fell behind eviction continues from a snapshot, if it has one. */
+  resync(gap: ReplayCursor.Gap): number | undefined {
+    return this.interactive?.resync({ requested: gap.requested, oldest: gap.oldest })
+  }
+
+  /** A message from the client: only interactive sessions take any, as text `WsClientMessage`s. */
+  message(data: WS.RawData, isBinary: boolean): void {
+    const interactive = this.interactive
+    if (interactive === undefined) return this.drop(CLOSE_POLICY_VIOLATION, "clients send no messages")
+    // Closing already (a violation, the inbound budget): what was still parsed is not taken.
+    if (this.client.readyState !== WS.WebSocket.OPEN) return
+    if (isBinary) return this.drop(ReplayProtocol.CLOSE_UNSUPPORTED_DATA, "client messages are text")
+    const text = Buffer.isBuffer(data)
+      ? data.toString("utf8")
+      : Array.isArray(data)
+      ? Buffer.concat(data).toString("utf8")
+      : Buffer.from(data).toString("utf8")
+    const decoded = ReplayProtocol.decodeWsClientMessage(text)
+    if (Either.isLeft(decoded)) {
+      return this.drop(ReplayProtocol.CLOSE_INVALID_PAYLOAD, "malformed message: expected a WsClientMessage (JSON)")
+    }
+    interactive.receive(decoded.right)
+  }
+
   closed(): void {
     this.shared.connections.delete(this)
     this.member?.close()
     this.member = undefined
     this.release()
+  }
+}
+
+/** How an interactive session talks to its client (one per interactive connection only). */
+class WsPeer implements ReplayInteractive.Peer {
+  constructor(readonly connection: WsSession) {}
+  send(message: ReplayProtocol.WsTerminalMessage): void {
+    if (this.connection.client.readyState === WS.WebSocket.OPEN) {
+      this.connection.write(ReplayProtocol.wsTerminalMessage(message))
+    }
+  }
+  close(code: number, reason: string): void {
+    this.connection.drop(code, reason)
   }
 }
 
@@ -288,8 +331,8 @@ function onWsPong(this: WithSession<WS.WebSocket>): void {
   if (current !== undefined) current.alive = true
 }
 
-function onWsMessage(this: WithSession<WS.WebSocket>): void {
-  this[session]?.drop(CLOSE_POLICY_VIOLATION, "clients send no messages")
+function onWsMessage(this: WithSession<WS.WebSocket>, data: WS.RawData, isBinary: boolean): void {
+  this[session]?.message(data, isBinary)
 }
 
 function onWsData(this: WithSession<Stream.Duplex>, chunk: Buffer): void {
@@ -306,6 +349,7 @@ export const make = (
     const runtime = yield* Effect.runtime<Services>()
     const run = Runtime.runCallback(runtime)
     const http = yield* ReplayHttp.ReplayHttp
+    const interactive = Option.getOrUndefined(yield* Effect.serviceOption(ReplayInteractive.ReplayInteractive))
     const config = http.options
     const graceMillis = Duration.toMillis(options?.shutdownGrace ?? DEFAULT_SHUTDOWN_GRACE)
     const upgradeTimeoutMillis = Duration.toMillis(options?.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT)
@@ -408,32 +452,74 @@ export const make = (
       setTimeout(() => socket.destroy(), graceMillis).unref()
     }
 
+    /**
+     * A read that asked for an interactive session (`?terminal=1`): the service decides where its bytes start
+     * (a keyframe's offset instead of a gap); the slot is released if this fails.
+     */
+    const openSession = (
+      service: ReplayInteractive.ReplayInteractive,
+      read: ReplayHttp.ReadRequest,
+      plan: ReplayHttp.ReadPlan
+    ): Effect.Effect<Prepared> => {
+      let opened: ReplayInteractive.Session | undefined
+      return Effect.gen(function*() {
+        const decoded = decodeReadQuery(read.query)
+        if (Either.isLeft(decoded)) return { plan, session: undefined }
+        const session = yield* service.open({ ...read, buffer: plan.buffer, decoded: decoded.right })
+        opened = session
+        if (session === undefined || session.from === undefined) return { plan, session }
+        const made = yield* Effect.either(
+          ReplayCursor.make(plan.buffer, { from: session.from, onEvicted: plan.cursor.onEvicted })
+        )
+        if (Either.isLeft(made)) return { plan, session }
+        const cursor = made.right
+        const hello = { epoch: plan.buffer.epoch, offset: cursor.start, oldest: cursor.oldest, total: cursor.total }
+        return { plan: { ...plan, cursor, hello }, session }
+      }).pipe(Effect.onExit((exit) =>
+        Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => {
+          plan.release()
+          opened?.close()
+        })
+      ))
+    }
+
+    const prepareWs = (read: ReplayHttp.ReadRequest): Effect.Effect<Prepared, ReplayHttp.Refusal, Services> => {
+      const prepared = ReplayHttp.prepareRead(read)
+      if (interactive === undefined || read.query["terminal"] !== "1") return Effect.map(prepared, plainPlan)
+      return Effect.flatMap(
+        prepared,
+        (plan) => plan.refused !== undefined ? Effect.succeed(plainPlan(plan)) : openSession(interactive, read, plan)
+      )
+    }
+
     const ws = (request: Http.IncomingMessage, socket: Stream.Duplex, head: Buffer, key: string): void => {
       socket.on("error", noop)
       if (shuttingDown) return refuseSocket(socket, { error: new ReplayHttpError.ShuttingDown(), headers: RETRY })
-      run(ReplayHttp.prepareRead(readOf(request, "ws", key)), {
+      run(prepareWs(readOf(request, "ws", key)), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) {
             const refused = exit.cause._tag === "Fail" ? exit.cause.error : undefined
             return refused !== undefined ? refuseSocket(socket, refused) : socket.destroy()
           }
-          const plan = exit.value
+          const { plan, session: interactiveSession } = exit.value
+          // The slot, and the interactive session (closed exactly once, whatever path the connection takes).
+          const release = interactiveSession === undefined ? plan.release : releaseBoth(plan, interactiveSession)
           // A client that already left (or half-closed) gets no handshake: its slot is freed at once.
           if (socket.destroyed || !socket.writable || socket.readableEnded || shuttingDown) {
-            plan.release()
+            release()
             return socket.destroy()
           }
           // `ws` never calls back for a client that went away during the handshake: the close frees the slot.
           const abandoned = () => {
             clearTimeout(timer)
-            plan.release()
+            release()
           }
           const timer = setTimeout(() => socket.destroy(), upgradeTimeoutMillis)
           socket.once("close", abandoned)
           wss.handleUpgrade(request, socket, head, (client) => {
             clearTimeout(timer)
             socket.removeListener("close", abandoned)
-            serveWs(client, socket, plan)
+            serveWs(client, socket, plan, release, interactiveSession)
           })
         }
       })
@@ -442,9 +528,11 @@ export const make = (
     const serveWs = (
       client: WithSession<WS.WebSocket>,
       socket: WithSession<Stream.Duplex>,
-      plan: ReplayHttp.ReadPlan
+      plan: ReplayHttp.ReadPlan,
+      release: () => void,
+      interactiveSession: ReplayInteractive.Session | undefined
     ) => {
-      const connection = new WsSession(shared, client, socket, plan.release)
+      const connection = new WsSession(shared, client, socket, release)
       connections.add(connection)
       client[session] = connection
       socket[session] = connection
@@ -456,6 +544,11 @@ export const make = (
       client.send(ReplayProtocol.wsMessage({ type: "hello", ...plan.hello }))
       if (plan.refused !== undefined) {
         return client.close(ReplayProtocol.closeCodeOf(plan.refused.error), closeReason(plan.refused.error.message))
+      }
+      if (interactiveSession !== undefined) {
+        connection.interactive = interactiveSession
+        // Its first messages (the screen at its start), before any byte.
+        interactiveSession.start(new WsPeer(connection))
       }
       connection.member = wsHubs.attach(plan.buffer, connection, plan.cursor)
     }
@@ -525,5 +618,26 @@ export const make = (
   })
 
 const RETRY = { "retry-after": "1" } as const
+
+/** A read's plan, and its interactive session if it has one. */
+interface Prepared {
+  readonly plan: ReplayHttp.ReadPlan
+  readonly session: ReplayInteractive.Session | undefined
+}
+
+const plainPlan = (plan: ReplayHttp.ReadPlan): Prepared => ({ plan, session: undefined })
+
+const decodeReadQuery = Schema.decodeUnknownEither(ReplayProtocol.ReadQuery)
+
+/** Releases the slot and closes the session, once. */
+const releaseBoth = (plan: ReplayHttp.ReadPlan, interactiveSession: ReplayInteractive.Session) => {
+  let done = false
+  return () => {
+    if (done) return
+    done = true
+    plan.release()
+    interactiveSession.close()
+  }
+}
 
 const noop = () => {}

@@ -86,10 +86,19 @@ export const parsePosition = (text: string): Either.Either<ReplayCursor.Position
 /** @internal */
 export const OnEvicted: Schema.Schema<ReplayCursor.OnEvicted> = Schema.Literal("clamp", "fail")
 
+/** @internal */
+export const Flag: Schema.Schema<boolean, "0" | "1"> = Schema.transform(Schema.Literal("0", "1"), Schema.Boolean, {
+  strict: true,
+  decode: (flag) => flag === "1",
+  encode: (on) => on ? "1" as const : "0" as const
+}).pipe(Schema.annotations({ identifier: "Flag" }))
+
 const readFields = {
   offset: Schema.optional(DecimalInteger),
   epoch: Schema.optional(Epoch),
-  onEvicted: Schema.optionalWith(OnEvicted, { default: () => "clamp" as const })
+  onEvicted: Schema.optionalWith(OnEvicted, { default: () => "clamp" as const }),
+  terminal: Schema.optional(Flag),
+  takeover: Schema.optional(Flag)
 }
 
 /** @internal */
@@ -167,6 +176,87 @@ export const wsMessage = (message: Api.WsServerMessage): string => encodeWsMessa
 /** @internal */
 export const wsPing: string = wsMessage({ type: "ping" })
 
+// --- interactive sessions ---------------------------------------------------------
+
+/** @internal */
+export const MAX_TERMINAL_COLS = 2048
+/** @internal */
+export const MAX_TERMINAL_ROWS = 1024
+
+const Cols = Schema.Number.pipe(Schema.int(), Schema.between(1, MAX_TERMINAL_COLS))
+const Rows = Schema.Number.pipe(Schema.int(), Schema.between(1, MAX_TERMINAL_ROWS))
+
+/** @internal */
+export const WsClientMessage: Schema.Schema<Api.WsClientMessage> = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("input"), data: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("resize"), cols: Cols, rows: Rows }),
+  Schema.Struct({ type: Schema.Literal("takeover") }),
+  Schema.Struct({ type: Schema.Literal("release") })
+).pipe(Schema.annotations({ identifier: "WsClientMessage" }))
+
+/** @internal */
+export const ClientRequest: Schema.Schema<Api.WsClientMessage["type"]> = Schema.Literal(
+  "input",
+  "resize",
+  "takeover",
+  "release"
+)
+
+/** @internal */
+export const RejectReason: Schema.Schema<Api.RejectReason> = Schema.Literal(
+  "NotController",
+  "NotAllowed",
+  "Exited",
+  "Overflow",
+  "InvalidSize",
+  "ReadOnly"
+)
+
+/** @internal */
+export const WsTerminalMessage: Schema.Schema<Api.WsTerminalMessage> = Schema.Union(
+  Schema.Struct({
+    type: Schema.Literal("terminal"),
+    offset: Offset,
+    cols: Cols,
+    rows: Rows,
+    unicode: Schema.Literal("6", "11"),
+    snapshot: Schema.optional(Schema.String)
+  }),
+  Schema.Struct({ type: Schema.Literal("resize"), offset: Offset, cols: Cols, rows: Rows }),
+  Schema.Struct({
+    type: Schema.Literal("control"),
+    role: Schema.Literal("controller", "viewer"),
+    canControl: Schema.Boolean,
+    controlled: Schema.Boolean
+  }),
+  Schema.Struct({
+    type: Schema.Literal("rejected"),
+    request: ClientRequest,
+    reason: RejectReason,
+    message: Schema.String
+  })
+).pipe(Schema.annotations({ identifier: "WsTerminalMessage" }))
+
+const decodeClientJson = Schema.decodeUnknownEither(Schema.parseJson(WsClientMessage))
+const encodeTerminalJson = Schema.encodeSync(Schema.parseJson(WsTerminalMessage))
+
+/** @internal */
+export const decodeWsClientMessage = (
+  text: string
+): Either.Either<Api.WsClientMessage, ParseResult.ParseError> => decodeClientJson(text)
+
+/** @internal */
+export const wsTerminalMessage = (message: Api.WsTerminalMessage): string => encodeTerminalJson(message)
+
+/** @internal */
+export const CLOSE_UNSUPPORTED_DATA = 1003
+/** @internal */
+export const CLOSE_INVALID_PAYLOAD = 1007
+/** @internal */
+export const CLOSE_POLICY_VIOLATION = 1008
+/** @internal */
+export const CLOSE_TOO_BIG = 1009
+
 // --- errors --------------------------------------------------------------------
 
 /** @internal */
@@ -174,6 +264,7 @@ export const WireError = Schema.Union(
   HttpError.BadRequest,
   HttpError.Denied,
   HttpError.OriginNotAllowed,
+  HttpError.HostNotAllowed,
   HttpError.NotFound,
   HttpError.MethodNotAllowed,
   HttpError.LimitTooLarge,
@@ -199,6 +290,7 @@ export const statusOf = (error: Api.WireError): number => {
     case "Denied":
       return Number.isInteger(error.status) && error.status >= 400 && error.status <= 599 ? error.status : 403
     case "OriginNotAllowed":
+    case "HostNotAllowed":
       return 403
     case "NotFound":
     case "BufferNotFound":

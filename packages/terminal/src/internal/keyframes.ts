@@ -1,8 +1,8 @@
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import { InvalidOffset, type ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import * as ReplayStream from "@scrollback/platform/ReplayStream"
-import type * as XtermHeadless from "@xterm/headless"
-import type { Terminal as TerminalType } from "@xterm/headless"
+import * as Unicode11 from "@xterm/addon-unicode11"
+import * as XtermHeadless from "@xterm/headless"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -11,7 +11,6 @@ import * as Option from "effect/Option"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { createRequire } from "node:module"
 import { InvalidPtySize } from "../ReplayPtyError.js"
 import type * as Api from "../TerminalKeyframes.js"
 import { InvalidKeyframesOptions } from "../TerminalKeyframesError.js"
@@ -19,9 +18,15 @@ import { DEFAULT_COLS, DEFAULT_ROWS, invalidSize, isValidSize } from "./size.js"
 import * as Snapshot from "./snapshot.js"
 import { VtScanner } from "./vtScanner.js"
 
-// A CommonJS bundle whose exports Node's ESM loader cannot see by name.
-const require = createRequire(import.meta.url)
-const { Terminal } = require("@xterm/headless") as typeof XtermHeadless
+type TerminalType = XtermHeadless.Terminal
+
+/**
+ * CommonJS bundles whose exports Node's ESM loader cannot see by name: under ESM their namespace holds
+ * `module.exports` as `default`; in the CommonJS build (they say `__esModule`) it is `module.exports` itself.
+ */
+const exportsOf = <A>(namespace: A): A => (namespace as { readonly default?: A }).default ?? namespace
+const { Terminal } = exportsOf(XtermHeadless)
+const { Unicode11Addon } = exportsOf(Unicode11)
 
 /** @internal */
 export const TypeId: Api.TypeId = Symbol.for("@scrollback/terminal/TerminalKeyframes") as Api.TypeId
@@ -59,6 +64,7 @@ interface Settings {
   readonly maxSizeChanges: number
   readonly maxChunkBytes: number
   readonly verify: boolean
+  readonly unicodeVersion: Api.UnicodeVersion
 }
 
 const settings = (
@@ -92,11 +98,43 @@ const settings = (
   }
   const verify = options?.verify ?? true
   if (typeof verify !== "boolean") return invalid("verify", "a boolean")
-  return { cols, rows, scrollback, interval, maxKeyframes, maxKeyframeBytes, maxSizeChanges, maxChunkBytes, verify }
+  const unicodeVersion = options?.unicodeVersion ?? "6"
+  if (unicodeVersion !== "6" && unicodeVersion !== "11") {
+    return invalid("unicodeVersion", `"6" or "11", got ${JSON.stringify(unicodeVersion)}`)
+  }
+  return {
+    cols,
+    rows,
+    scrollback,
+    interval,
+    maxKeyframes,
+    maxKeyframeBytes,
+    maxSizeChanges,
+    maxChunkBytes,
+    verify,
+    unicodeVersion
+  }
 }
 
-const newTerminal = (cols: number, rows: number, scrollback: number) =>
-  new Terminal({ cols, rows, scrollback, allowProposedApi: true, logLevel: "off" })
+/**
+ * A headless terminal with xterm's defaults for everything that changes parsing, and the Unicode version of
+ * the character widths (`"11"`: `@xterm/addon-unicode11`, as a page that loads it).
+ *
+ * @internal
+ */
+export const newTerminal = (
+  cols: number,
+  rows: number,
+  scrollback: number,
+  unicodeVersion: Api.UnicodeVersion = "6"
+): TerminalType => {
+  const term = new Terminal({ cols, rows, scrollback, allowProposedApi: true, logLevel: "off" })
+  if (unicodeVersion === "11") {
+    term.loadAddon(new Unicode11Addon())
+    term.unicode.activeVersion = "11"
+  }
+  return term
+}
 
 /**
  * Parses a string in a scratch terminal at once, with xterm's synchronous write (internal, and
@@ -151,13 +189,21 @@ class KeyframesImpl implements Api.TerminalKeyframes {
   private lastAttempt = -1
 
   constructor(readonly buffer: ReplayBuffer.ReplayBuffer, private readonly settings: Settings) {
-    this.term = newTerminal(settings.cols, settings.rows, settings.scrollback)
+    this.term = newTerminal(settings.cols, settings.rows, settings.scrollback, settings.unicodeVersion)
     this.initialSize = { cols: settings.cols, rows: settings.rows }
     this.nextDue = settings.interval
   }
 
   pipe() {
     return pipeArguments(this, arguments)
+  }
+
+  get unicodeVersion(): Api.UnicodeVersion {
+    return this.settings.unicodeVersion
+  }
+
+  get scrollback(): number {
+    return this.settings.scrollback
   }
 
   supported(): boolean {
@@ -266,7 +312,7 @@ class KeyframesImpl implements Api.TerminalKeyframes {
     }
   }
 
-  readonly resize = (cols: number, rows: number): Effect.Effect<void, InvalidPtySize> =>
+  readonly resize = (cols: number, rows: number): Effect.Effect<Api.SizeChange, InvalidPtySize> =>
     Effect.flatMap(this.buffer.total, (total) =>
       Effect.suspend(() => {
         if (!isValidSize(cols, rows)) return Effect.fail(invalidSize(cols, rows))
@@ -285,7 +331,7 @@ class KeyframesImpl implements Api.TerminalKeyframes {
         if (!this.busy && !this.stopped && this.parsed === this.handed && this.position >= offset) {
           this.applySizes(offset)
         }
-        return Effect.void
+        return Effect.succeed<Api.SizeChange>({ offset, cols, rows })
       }))
 
   // --- trust ---
@@ -414,7 +460,12 @@ class KeyframesImpl implements Api.TerminalKeyframes {
         return
       }
       if (this.settings.verify) {
-        const replica = newTerminal(this.term.cols, this.term.rows, this.settings.scrollback)
+        const replica = newTerminal(
+          this.term.cols,
+          this.term.rows,
+          this.settings.scrollback,
+          this.settings.unicodeVersion
+        )
         writeNow(replica, serialized.snapshot)
         const difference = Snapshot.diff(this.term, replica)
         replica.dispose()

@@ -74,6 +74,8 @@ const positiveMillis = (option: string, value: Duration.DurationInput | undefine
   return Math.ceil(millis)
 }
 
+const HOST = /^\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/
+
 const PREFIX = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$/
 
 const resolveUnsafe = (options: Api.Options | undefined): Api.ResolvedOptions => {
@@ -97,6 +99,20 @@ const resolveUnsafe = (options: Api.Options | undefined): Api.ResolvedOptions =>
     allowedOrigins = origins.map((origin) => origin.toLowerCase())
   } else {
     throw invalid("allowedOrigins", origins, "must be a list of origins, \"same-origin\" or \"*\"")
+  }
+  const hosts = options?.allowedHosts ?? []
+  let allowedHosts: Api.AllowedHosts
+  if (hosts === "*") {
+    allowedHosts = hosts
+  } else if (Array.isArray(hosts)) {
+    for (const host of hosts) {
+      if (typeof host !== "string" || !HOST.test(host)) {
+        throw invalid("allowedHosts", host, "a host is a name (\"logs.example.com\") or a domain (\".example.com\")")
+      }
+    }
+    allowedHosts = hosts.map((host) => host.toLowerCase().replace(/\.$/, ""))
+  } else {
+    throw invalid("allowedHosts", hosts, "must be a list of host names or \"*\"")
   }
   const list = options?.list ?? false
   if (typeof list !== "boolean") throw invalid("list", list, "must be a boolean")
@@ -126,6 +142,7 @@ const resolveUnsafe = (options: Api.Options | undefined): Api.ResolvedOptions =>
       DEFAULT_WS_INBOUND_BURST_BYTES
     ),
     allowedOrigins,
+    allowedHosts,
     list
   }
 }
@@ -179,14 +196,80 @@ export const layerAllowAll: Layer.Layer<Api.Authorization> = layerAuthorization(
 
 const encoder = new TextEncoder()
 
-/** Compares in time that depends on the lengths only, not on where the first difference is. */
-const constantTimeEqual = (a: string, b: string): boolean => {
+/** Compares in time that depends on the lengths only, not on where the first difference is. @internal */
+export const constantTimeEqual = (a: string, b: string): boolean => {
   const x = encoder.encode(a)
   const y = encoder.encode(b)
   let diff = x.length ^ y.length
   for (let i = 0; i < x.length; i++) diff |= x[i] ^ (y[i % Math.max(1, y.length)] ?? 0)
   return diff === 0
 }
+
+/** @internal */
+export const DEFAULT_TOKEN_COOKIE = "scrollback_token"
+/** @internal */
+export const DEFAULT_TOKEN_QUERY = "token"
+
+const cookieValue = (header: string | undefined, name: string): string | undefined => {
+  if (header === undefined) return undefined
+  for (const part of header.split(";")) {
+    const at = part.indexOf("=")
+    if (at !== -1 && part.slice(0, at).trim() === name) {
+      const value = part.slice(at + 1).trim()
+      try {
+        return decodeURIComponent(value.startsWith("\"") && value.endsWith("\"") ? value.slice(1, -1) : value)
+      } catch {
+        return value
+      }
+    }
+  }
+  return undefined
+}
+
+const queryValue = (url: string, name: string): string | undefined => {
+  const at = url.indexOf("?")
+  if (at === -1) return undefined
+  return new URLSearchParams(url.slice(at + 1)).get(name) ?? undefined
+}
+
+/** @internal */
+export const tokenMatches = (
+  token: Redacted.Redacted<string>,
+  request: Pick<Api.AuthorizationRequest, "headers" | "url">,
+  options?: Api.AccessTokenOptions
+): boolean => {
+  const expected = Redacted.value(token)
+  const cookie = options?.cookie ?? DEFAULT_TOKEN_COOKIE
+  const query = options?.query ?? DEFAULT_TOKEN_QUERY
+  const bearer = request.headers["authorization"]
+  const candidates = [
+    bearer !== undefined && bearer.startsWith("Bearer ") ? bearer.slice(7) : undefined,
+    cookie === false ? undefined : cookieValue(request.headers["cookie"], cookie),
+    query === false ? undefined : queryValue(request.url, query)
+  ]
+  // Every candidate is compared (no early exit): the time does not tell which one matched, or how far.
+  let matched = false
+  for (const candidate of candidates) {
+    if (candidate !== undefined && expected.length > 0 && constantTimeEqual(candidate, expected)) matched = true
+  }
+  return matched
+}
+
+/** @internal */
+export const accessToken = (
+  token: Redacted.Redacted<string>,
+  options?: Api.AccessTokenOptions
+): (request: Api.AuthorizationRequest) => Effect.Effect<void, Denied> =>
+(request) =>
+  tokenMatches(token, request, options)
+    ? Effect.void
+    : Effect.fail(new Denied({ status: 401, message: "a valid access token is required" }))
+
+/** @internal */
+export const layerAccessToken = (
+  token: Redacted.Redacted<string>,
+  options?: Api.AccessTokenOptions
+): Layer.Layer<Api.Authorization> => layerAuthorization(accessToken(token, options))
 
 /** @internal */
 export const layerBearerToken = (token: Redacted.Redacted<string>): Layer.Layer<Api.Authorization> =>

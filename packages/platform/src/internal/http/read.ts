@@ -147,7 +147,49 @@ export const lookup = (
     Effect.mapError((error) => error._tag === "BufferNotFound" ? refusal(error) : refusal(error, RETRY))
   )
 
-/** Whether a browser `Origin` may open a WebSocket. @internal */
+const IPV4 = /^[0-9]{1,3}(\.[0-9]{1,3}){3}$/
+
+/** Whether a `Host` header names a host this server answers to (`allowedHosts`). @internal */
+export const hostAllowed = (
+  allowed: Api.AllowedHosts,
+  headers: Readonly<Record<string, string | undefined>>
+): boolean => {
+  const raw = headers["host"]
+  // Not a browser (every browser sends Host): nothing to rebind.
+  if (raw === undefined || allowed === "*") return true
+  const host = raw.trim().toLowerCase()
+  // An IP literal: the page's origin is that address, which no DNS answer can rebind.
+  if (host.startsWith("[")) return /^\[[0-9a-f:.]+\](:[0-9]+)?$/.test(host)
+  const colon = host.lastIndexOf(":")
+  const name = (colon !== -1 && /^[0-9]+$/.test(host.slice(colon + 1)) ? host.slice(0, colon) : host).replace(/\.$/, "")
+  if (IPV4.test(name)) return true
+  if (name === "localhost" || name.endsWith(".localhost")) return true
+  for (const entry of allowed) {
+    if (entry.startsWith(".") ? name === entry.slice(1) || name.endsWith(entry) : name === entry) return true
+  }
+  return false
+}
+
+/**
+ * The checks every endpoint makes first: the `Host` (`allowedHosts`, against
+ * DNS rebinding), then the browser `Origin` (`allowedOrigins`).
+ *
+ * @internal
+ */
+export const checkRequest = (
+  options: Api.ResolvedOptions,
+  headers: Readonly<Record<string, string | undefined>>
+): Api.Refusal | undefined => {
+  if (!hostAllowed(options.allowedHosts, headers)) {
+    return refusal(new HttpError.HostNotAllowed({ host: (headers["host"] ?? "").slice(0, 256) }))
+  }
+  if (!originAllowed(options.allowedOrigins, headers)) {
+    return refusal(new HttpError.OriginNotAllowed({ origin: (headers["origin"] ?? "").slice(0, 256) }))
+  }
+  return undefined
+}
+
+/** Whether a browser `Origin` may use this server. @internal */
 export const originAllowed = (
   allowed: Api.AllowedOrigins,
   headers: Readonly<Record<string, string | undefined>>
@@ -244,10 +286,9 @@ export const prepareRead = (
     const http = yield* tag
     const { options } = http
     const ws = request.transport === "ws"
+    const checked = checkRequest(options, request.headers)
+    if (checked !== undefined) return yield* Effect.fail(checked)
     if (ws) {
-      if (!originAllowed(options.allowedOrigins, request.headers)) {
-        return yield* Effect.fail(refusal(new HttpError.OriginNotAllowed({ origin: request.headers["origin"] ?? "" })))
-      }
       const handshake = handshakeRefusal(request.headers)
       if (handshake !== undefined) return yield* Effect.fail(handshake)
     }

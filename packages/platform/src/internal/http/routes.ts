@@ -15,7 +15,7 @@ import * as HttpError from "../../ReplayHttpError.js"
 import { authorizationTag, layer, tag } from "./config.js"
 import { get } from "./get.js"
 import { info, list } from "./meta.js"
-import { badRequest, refusal, refusalResponse } from "./read.js"
+import { badRequest, checkRequest, refusal, refusalResponse } from "./read.js"
 import { sse } from "./sse.js"
 import { ws } from "./ws.js"
 
@@ -40,22 +40,30 @@ type Handler<R> = (
   key: string
 ) => Effect.Effect<HttpServerResponse.HttpServerResponse, Api.Refusal, R>
 
-/** Answers refusals as their JSON body; anything but GET with `405`. */
+/** Answers refusals as their JSON body; a refused `Host` or `Origin` with `403`; anything but GET with `405`. */
 const respond = <R>(
   request: HttpServerRequest.HttpServerRequest,
   effect: Effect.Effect<HttpServerResponse.HttpServerResponse, Api.Refusal, R>
-): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
-  request.method !== "GET"
-    ? Effect.succeed(
-      refusalResponse(refusal(new HttpError.MethodNotAllowed({ method: request.method }), { allow: "GET" }))
-    )
-    : Effect.catchAll(effect, (refused) => Effect.succeed(refusalResponse(refused)))
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | Api.ReplayHttp> =>
+  Effect.flatMap(tag, (http) => {
+    const checked = checkRequest(http.options, request.headers)
+    if (checked !== undefined) return Effect.succeed(refusalResponse(checked))
+    return request.method !== "GET"
+      ? Effect.succeed(
+        refusalResponse(refusal(new HttpError.MethodNotAllowed({ method: request.method }), { allow: "GET" }))
+      )
+      : Effect.catchAll(effect, (refused) => Effect.succeed(refusalResponse(refused)))
+  })
 
 const keyed = <R>(handler: Handler<R>) => (request: HttpServerRequest.HttpServerRequest) =>
   respond(request, Effect.flatMap(keyParam, (key) => handler(request, key)))
 
-const notFound = (request: HttpServerRequest.HttpServerRequest) =>
-  Effect.succeed(refusalResponse(refusal(new HttpError.NotFound({ path: request.url.split("?")[0] }))))
+/** A JSON `404` (or the `403` of a refused `Host` or `Origin`). */
+const notFoundResponse = (http: Api.ReplayHttp, request: HttpServerRequest.HttpServerRequest) =>
+  refusalResponse(
+    checkRequest(http.options, request.headers) ??
+      refusal(new HttpError.NotFound({ path: request.url.split("?")[0] }))
+  )
 
 /**
  * The routes, with the services of the layer's context captured, so a
@@ -93,7 +101,7 @@ export const routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Serv
     yield* router.add("*", `${base}/:key/sse` as `/${string}`, provide(keyed(sse)))
     yield* router.add("*", `${base}/:key/ws` as `/${string}`, provide(keyed(ws)))
     yield* router.add("*", `${base}/:key/info` as `/${string}`, provide(keyed(info)))
-    yield* router.add("*", `${base}/*` as `/${string}`, notFound)
+    yield* router.add("*", `${base}/*` as `/${string}`, (request) => Effect.succeed(notFoundResponse(http, request)))
   })
 )
 
@@ -102,16 +110,20 @@ export const toHttpApp: Effect.Effect<
   HttpApp.Default<never, Scope.Scope>,
   never,
   Services | Scope.Scope
-> = Effect.map(
-  // Built with a memo map of its own (`Layer.build`), so each app has its own router and captured services.
-  Layer.build(Layer.provideMerge(routes, HttpLayerRouter.layer)),
-  (context) =>
-    // Every route answers for itself; a path outside them all is a JSON 404, anything else a defect.
-    Effect.catchAll(
-      Context.get(context, HttpLayerRouter.HttpRouter).asHttpEffect(),
-      (error) => error instanceof HttpServerError.RouteNotFound ? notFound(error.request) : Effect.die(error)
-    )
-)
+> = Effect.flatMap(tag, (http) =>
+  Effect.map(
+    // Built with a memo map of its own (`Layer.build`), so each app has its own router and captured services.
+    Layer.build(Layer.provideMerge(routes, HttpLayerRouter.layer)),
+    (context) =>
+      // Every route answers for itself; a path outside them all is a JSON 404, anything else a defect.
+      Effect.catchAll(
+        Context.get(context, HttpLayerRouter.HttpRouter).asHttpEffect(),
+        (error) =>
+          error instanceof HttpServerError.RouteNotFound
+            ? Effect.succeed(notFoundResponse(http, error.request))
+            : Effect.die(error)
+      )
+  ))
 
 /** @internal */
 export const serve = (

@@ -1,3 +1,3 @@
 export * from "./config.js"
-export { prepareRead, readRequest } from "./read.js"
+export { checkRequest, prepareRead, readRequest, refusalResponse } from "./read.js"
 export { routes, serve, toHttpApp } from "./routes.js"
