@@ -11,8 +11,11 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayClient } from "@scrollback/platform"
+import type * as ReplayClientError from "@scrollback/platform/ReplayClientError"
 import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import { concat, pattern } from "./util/bytes.js"
+import * as AlternatingProxy from "./util/alternatingProxy.js"
+import * as Browser from "./util/browser.js"
 import * as Cluster from "./util/cluster.js"
 import * as RedisServer from "./util/redisServer.js"
 
@@ -38,35 +41,79 @@ const tagOf = (exit: Exit.Exit<unknown, unknown>): string => {
 }
 
 /**
- * A follower through `ReplayClient` (SSE or WebSocket): collects its bytes
- * and completes `first` once it has `firstBytes` of them.
+ * A follower through `ReplayClient` (SSE or WebSocket) from offset 0: collects
+ * its bytes; `reached(n)` completes once it has `n` of them (and fails if the
+ * stream ended first).
  */
 const clientFollower = (
   url: string,
   transport: "sse" | "ws",
-  options: { readonly firstBytes?: number; readonly schedule?: Schedule.Schedule<unknown, unknown> } = {}
+  options: { readonly schedule?: Schedule.Schedule<unknown, ReplayClientError.Disconnected> } = {}
 ) =>
   Effect.gen(function*() {
-    const first = yield* Deferred.make<void>()
     const parts: Array<Uint8Array> = []
     let seen = 0
+    let finished: string | undefined = undefined
+    const waiters = new Set<{ readonly bytes: number; readonly done: Deferred.Deferred<void, Error> }>()
+    const wake = () => {
+      for (const waiter of waiters) {
+        if (seen >= waiter.bytes) Deferred.unsafeDone(waiter.done, Exit.void)
+        else if (finished !== undefined) {
+          Deferred.unsafeDone(waiter.done, Exit.fail(new Error(`${transport} follower ended at ${seen}: ${finished}`)))
+        }
+      }
+    }
     const clientOptions = { from: 0, ...(options.schedule !== undefined ? { schedule: options.schedule } : {}) }
     const stream = transport === "sse" ? ReplayClient.follow(url, clientOptions) : ReplayClient.followWs(url, clientOptions)
     const fiber = yield* stream.pipe(
       Stream.runForEach((chunk) =>
-        Effect.suspend(() => {
+        Effect.sync(() => {
           parts.push(chunk)
           seen += chunk.length
-          return seen >= (options.firstBytes ?? 1) ? Deferred.succeed(first, undefined) : Effect.void
+          wake()
         })
       ),
       Effect.exit,
+      Effect.tap((exit) =>
+        Effect.sync(() => {
+          finished = tagOf(exit)
+          wake()
+        })
+      ),
       Effect.map((exit) => ({ exit, bytes: concat(parts) })),
       Effect.provide(Client),
       Effect.fork
     )
-    return { first: Deferred.await(first), fiber, transport }
+    const reached = (bytes: number) =>
+      Effect.gen(function*() {
+        const done = yield* Deferred.make<void, Error>()
+        const waiter = { bytes, done }
+        waiters.add(waiter)
+        wake()
+        yield* Deferred.await(done).pipe(Effect.ensuring(Effect.sync(() => waiters.delete(waiter))))
+      })
+    return { reached, fiber, transport }
   })
+
+/** What the test page (httpInstance.ts, `GET /page`) records. */
+interface PageState {
+  readonly epoch: string | null
+  readonly next: number | null
+  readonly hellos: number
+  readonly errors: number
+  readonly end: { readonly status: string } | null
+  readonly anomalies: ReadonlyArray<unknown>
+  readonly parts: ReadonlyArray<string>
+}
+
+declare global {
+  interface Window {
+    cluster: PageState
+  }
+}
+
+/** How long a condition in the page may take before the test fails. */
+const PAGE_WAIT_MS = 120_000
 
 describe("RedisRegistry over HTTP, instances in separate processes", () => {
   it.scopedLive("a producer on A, 100 followers over A and B (SSE and WebSocket): every follower byte-exact", () =>
@@ -81,11 +128,10 @@ describe("RedisRegistry over HTTP, instances in separate processes", () => {
       const followers = yield* Effect.forEach(Array.from({ length: 100 }, (_, i) => i), (i) =>
         clientFollower(
           (i % 2 === 0 ? a : b).url(`${PREFIX}/fan`),
-          i % 4 < 2 ? "sse" : "ws",
-          { firstBytes: 100 }
+          i % 4 < 2 ? "sse" : "ws"
         ))
       // Every follower is connected and has the first write: the rest arrives live.
-      yield* Effect.forEach(followers, (f) => f.first, { discard: true })
+      yield* Effect.forEach(followers, (f) => f.reached(100), { discard: true })
       yield* a.command({ op: "produce", key: "fan", writes: 200, size: 777 })
       // Larger than one stream entry and one SSE event (64 KiB): split and joined again.
       yield* a.command({ op: "produce", key: "fan", writes: 5, size: 150_000 })
@@ -98,4 +144,96 @@ describe("RedisRegistry over HTTP, instances in separate processes", () => {
         assertSameBytes(bytes, expected, `follower ${i} (${f.transport} on ${i % 2 === 0 ? "A" : "B"})`)
       }
     }), 120_000)
+
+  it.scopedLive(
+    "a ReplayClient (SSE, WebSocket) and a chromium EventSource alternating between A and B across ≥ 200 forced drops each: exactly the written bytes",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* RedisServer.make()
+        const instance = (name: string) =>
+          Cluster.spawnInstance({ redisUrl: redis.url, name, page: true, sseRetryMs: 5 })
+        const [a, b] = yield* Effect.all([instance("A"), instance("B")], { concurrency: 2 })
+        yield* a.command({ op: "create", key: "drops", capacity: 16 << 20 })
+        // A load balancer in front of A and B for each client: every new connection goes to the other instance.
+        // A streaming connection is cut at a random byte (mid-event, mid-frame, mid-chunk) once it carried more
+        // than its headers, hello and one batch (so every connection makes progress), or by `cutAll` after every
+        // other batch.
+        const streaming = /^GET \/scrollback\/drops\/(sse|ws)[ ?]/
+        const balancer = (seed: number) =>
+          AlternatingProxy.make({
+            targets: [a.port, b.port],
+            seed,
+            countRequests: streaming,
+            // Headers and hello: about 400 bytes on SSE, 210 on WebSocket; a batch: 1,374 and 1,012 bytes at most.
+            cutAfter: (_, random, line) =>
+              !streaming.test(line)
+                ? undefined
+                : line.includes("/ws")
+                ? 1300 + Math.floor(random() * 1300)
+                : 1800 + Math.floor(random() * 1600)
+          })
+        const [forSse, forWs, forPage] = yield* Effect.all([balancer(1), balancer(2), balancer(3)])
+        // Each drop is progress (bytes arrived), which resets the client's schedule: retry at once, many times.
+        const schedule = Schedule.spaced("5 millis").pipe(Schedule.intersect(Schedule.recurs(100)))
+        const sse = yield* clientFollower(forSse.url(`${PREFIX}/drops`), "sse", { schedule })
+        const ws = yield* clientFollower(forWs.url(`${PREFIX}/drops`), "ws", { schedule })
+        const context = yield* Browser.make
+        const page = yield* Effect.promise(() => context.newPage())
+        yield* Effect.promise(() => page.goto(forPage.url("/page?key=drops")))
+        const pageReached = (total: number) =>
+          Effect.promise(() =>
+            page.waitForFunction(
+              (total) => window.cluster.next !== null && window.cluster.next >= total || window.cluster.anomalies.length > 0,
+              total,
+              { timeout: PAGE_WAIT_MS, polling: 10 }
+            )
+          )
+
+        // Batches of 4 writes (1,000 bytes) on A; after each, every client has it all (so a resume is never more
+        // than one batch behind), and after every other one every connection is dropped. Until each client went
+        // through at least 200 drops.
+        const proxies = [forSse, forWs, forPage]
+        let rounds = 0
+        const enough = () => proxies.every((p) => p.stats().cuts >= 200 && p.stats().plannedCuts >= 50)
+        while (!enough()) {
+          assert.isBelow(rounds++, 800, `drops so far: ${JSON.stringify(proxies.map((p) => p.stats()))}`)
+          const { total } = yield* a.command({ op: "produce", key: "drops", writes: 4, size: 250 })
+          yield* Effect.all([sse.reached(total!), ws.reached(total!), pageReached(total!)], { concurrency: 3 })
+          if (rounds % 2 === 0) yield* Effect.forEach(proxies, (p) => p.cutAll, { discard: true })
+        }
+        const { total } = yield* a.command({ op: "end", key: "drops" })
+        const expected = pattern(0, total!)
+
+        for (const f of [sse, ws]) {
+          const { bytes, exit } = yield* Fiber.join(f.fiber)
+          assert.strictEqual(tagOf(exit), "Success", `the ${f.transport} client completed`)
+          assertSameBytes(bytes, expected, `ReplayClient over ${f.transport}`)
+        }
+        yield* Effect.promise(() =>
+          page.waitForFunction(() => window.cluster.end !== null || window.cluster.anomalies.length > 0, undefined, {
+            timeout: PAGE_WAIT_MS,
+            polling: 100
+          })
+        )
+        const state = yield* Effect.promise(() => page.evaluate(() => window.cluster))
+        assert.deepStrictEqual(state.anomalies, [])
+        assert.strictEqual(state.end?.status, "ended")
+        assertSameBytes(
+          new Uint8Array(Buffer.concat(state.parts.map((part) => Buffer.from(part, "base64")))),
+          expected,
+          "the chromium EventSource page"
+        )
+        // Every client went through ≥ 200 drops, and both instances served a good share of its reconnects.
+        for (const [name, proxy] of [["SSE", forSse], ["WebSocket", forWs], ["page", forPage]] as const) {
+          const stats = proxy.stats()
+          assert.isAtLeast(stats.cuts, 200, `${name}: drops`)
+          assert.isAtLeast(stats.plannedCuts, 50, `${name}: drops at a random byte`)
+          for (const [i, target] of stats.perTarget.entries()) {
+            assert.isAtLeast(target.requests, 50, `${name}: streaming requests served by ${i === 0 ? "A" : "B"}`)
+          }
+        }
+        assert.isAtLeast(state.hellos, 200, "the page connected after each drop")
+      }),
+    240_000
+  )
 })

@@ -33,10 +33,13 @@ export interface AlternatingProxy {
   readonly url: (path: string) => string
   readonly stats: () => {
     readonly connections: number
+    /** Connections cut by the plan or by `cutAll`, among those the plan would cut. */
     readonly cuts: number
+    /** Of those, the ones cut by the plan (at a random byte). */
+    readonly plannedCuts: number
     readonly perTarget: ReadonlyArray<{ readonly connections: number; readonly requests: number }>
   }
-  /** Destroys every open connection. */
+  /** Destroys every open connection (a drop, counted in `cuts` for those the plan would cut). */
   readonly cutAll: Effect.Effect<void>
 }
 
@@ -61,6 +64,7 @@ export const make = (options: AlternatingProxyOptions): Effect.Effect<Alternatin
       const perTarget = options.targets.map(() => ({ connections: 0, requests: 0 }))
       let connections = 0
       let cuts = 0
+      let plannedCuts = 0
       let closed = false
       const track = (socket: net.Socket) => {
         sockets.add(socket)
@@ -73,17 +77,25 @@ export const make = (options: AlternatingProxyOptions): Effect.Effect<Alternatin
         const index = connections++
         const target = index % options.targets.length
         perTarget[target].connections++
-        let cutAfter: number | undefined = undefined
-        let planned = false
         const upstream = net.connect({ host: "127.0.0.1", port: options.targets[target] })
         track(upstream)
+        let cutAfter: number | undefined = undefined
+        let planned = false
+        let stopped = false
         const cut = () => {
           client.destroy()
           upstream.destroy()
         }
-        open.add(cut)
+        const drop = () => {
+          if (!stopped && cutAfter !== undefined) {
+            stopped = true
+            cuts++
+          }
+          cut()
+        }
+        open.add(drop)
         client.on("close", () => {
-          open.delete(cut)
+          open.delete(drop)
           upstream.destroy()
         })
         upstream.on("close", () => client.destroy())
@@ -103,7 +115,6 @@ export const make = (options: AlternatingProxyOptions): Effect.Effect<Alternatin
           upstream.write(data)
         })
         let sent = 0
-        let stopped = false
         upstream.on("data", (data: Buffer) => {
           if (stopped) return
           if (cutAfter === undefined || sent + data.length < cutAfter) {
@@ -113,6 +124,7 @@ export const make = (options: AlternatingProxyOptions): Effect.Effect<Alternatin
           }
           stopped = true
           cuts++
+          plannedCuts++
           const part = data.subarray(0, cutAfter - sent)
           sent += part.length
           if (part.length > 0) client.write(part, cut)
@@ -126,9 +138,9 @@ export const make = (options: AlternatingProxyOptions): Effect.Effect<Alternatin
           proxy: {
             port,
             url: (path) => `http://127.0.0.1:${port}${path}`,
-            stats: () => ({ connections, cuts, perTarget: perTarget.map((t) => ({ ...t })) }),
+            stats: () => ({ connections, cuts, plannedCuts, perTarget: perTarget.map((t) => ({ ...t })) }),
             cutAll: Effect.sync(() => {
-              for (const cut of open) cut()
+              for (const drop of Array.from(open)) drop()
             })
           },
           close: () =>

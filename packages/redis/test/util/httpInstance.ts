@@ -75,9 +75,13 @@ es.addEventListener("message", (event) => {
 })
 es.addEventListener("gap", (event) => state.anomalies.push({ kind: "gap", data: event.data }))
 es.addEventListener("end", (event) => { state.end = JSON.parse(event.data); es.close() })
-es.addEventListener("error", () => {
+es.addEventListener("error", async () => {
   state.errors++
-  if (es.readyState === EventSource.CLOSED && state.end === null) state.anomalies.push({ kind: "closed" })
+  if (es.readyState !== EventSource.CLOSED || state.end !== null) return
+  // The browser gave up: a 204 means the end event was lost with a cut after every byte was read.
+  const info = await (await fetch("${PREFIX}/" + key + "/info")).json()
+  if (info.ended !== false && info.total === state.next) state.end = { status: info.ended, via: "info" }
+  else state.anomalies.push({ kind: "closed", info, next: state.next })
 })
 </script></body></html>`
 
