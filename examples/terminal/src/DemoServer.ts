@@ -15,6 +15,7 @@ import type { ServeError } from "@effect/platform/HttpServerError"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import type { BufferNotFound } from "@scrollback/core/ReplayRegistryError"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayProcess from "@scrollback/platform/ReplayProcess"
 import * as Cause from "effect/Cause"
@@ -72,7 +73,9 @@ export const PREFIX = "/scrollback"
 
 /**
  * What produces the output: the built-in producer (`src/producer.ts`, run by
- * Node with tsx) or any command, run without a shell.
+ * Node with tsx) or any command, run without a shell; or, in the cluster mode
+ * (`src/cluster.ts`), `Elsewhere`: another instance runs the producer and this
+ * one only serves the buffer (`registry.get(key)`; nothing runs here).
  *
  * @since 0.1.0
  * @category models
@@ -88,6 +91,8 @@ export type Producer =
     readonly exitCode?: number | undefined
   }
   | { readonly _tag: "Command"; readonly command: string; readonly args: ReadonlyArray<string> }
+  // cluster mode: the buffer is written by another instance's producer.
+  | { readonly _tag: "Elsewhere"; readonly commandLine: string }
 
 /**
  * @since 0.1.0
@@ -104,6 +109,12 @@ export interface Options {
   readonly producer?: Producer | undefined
   /** Options of the scrollback endpoints (the prefix is always {@link PREFIX}). */
   readonly http?: Omit<ReplayHttp.Options, "prefix"> | undefined
+  /**
+   * cluster mode: the registry to create (or, with an `Elsewhere` producer, get) the buffer in and
+   * serve, such as a `RedisRegistry` shared by several instances. Default: a new in-memory registry
+   * that keeps ended buffers.
+   */
+  readonly registry?: ReplayRegistry.ReplayRegistry | undefined
 }
 
 /**
@@ -121,7 +132,10 @@ export interface DemoServer {
   readonly buffer: ReplayBuffer.ReplayBuffer
   /** What the page shows as the command. */
   readonly commandLine: string
-  /** Completes with the producer's exit code once it exited (fails if it could not start). */
+  /**
+   * Completes with the producer's exit code once it exited (fails if it could not start); never, on
+   * an instance whose producer runs `Elsewhere`.
+   */
   readonly exitCode: Effect.Effect<number, string>
   /**
    * Destroys every open connection (SSE streams included), as a network cut
@@ -189,7 +203,7 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<
   DemoServer,
-  ServeError | ReplayRegistry.CreateError,
+  ServeError | ReplayRegistry.CreateError | BufferNotFound,
   Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem
 > =>
   Effect.gen(function*() {
@@ -210,12 +224,17 @@ export const make = (
       ))
 
     // The demo keeps its buffer after the producer ends, so the page can still show it.
-    const registry = yield* ReplayRegistry.make({ idleTimeout: Duration.infinity }).pipe(Effect.orDie)
-    const buffer = yield* registry.create(key, { capacity: options.capacity ?? DEFAULT_CAPACITY })
-
+    const registry = options.registry ??
+      (yield* ReplayRegistry.make({ idleTimeout: Duration.infinity }).pipe(Effect.orDie))
     const producer = options.producer ?? { _tag: "BuiltIn" }
+    const buffer = producer._tag === "Elsewhere" // cluster mode: another instance created it
+      ? yield* registry.get(key)
+      : yield* registry.create(key, { capacity: options.capacity ?? DEFAULT_CAPACITY })
+
     const { command, commandLine } = producer._tag === "BuiltIn"
       ? builtInCommand(producer)
+      : producer._tag === "Elsewhere"
+      ? { command: undefined, commandLine: producer.commandLine }
       : {
         command: Command.make(producer.command, ...producer.args),
         commandLine: [producer.command, ...producer.args].map(quote).join(" ")
@@ -258,15 +277,17 @@ export const make = (
 
     // The producer: killed (its whole process group) when the scope closes.
     const exitCode = yield* Deferred.make<number, string>()
-    yield* ReplayProcess.capture(command, buffer).pipe(
-      Effect.exit,
-      Effect.flatMap((exit) =>
-        Exit.isSuccess(exit)
-          ? Deferred.succeed(exitCode, exit.value)
-          : Deferred.fail(exitCode, Cause.pretty(exit.cause))
-      ),
-      Effect.forkScoped
-    )
+    if (command !== undefined) { // cluster mode: no producer on the other instances
+      yield* ReplayProcess.capture(command, buffer).pipe(
+        Effect.exit,
+        Effect.flatMap((exit) =>
+          Exit.isSuccess(exit)
+            ? Deferred.succeed(exitCode, exit.value)
+            : Deferred.fail(exitCode, Cause.pretty(exit.cause))
+        ),
+        Effect.forkScoped
+      )
+    }
 
     return {
       url: `http://127.0.0.1:${port}/`,
