@@ -57,11 +57,12 @@ export interface Options {
    */
   readonly schedule?: Schedule.Schedule<unknown, Disconnected> | undefined
   /**
-   * When nothing arrives for this long — no response headers, no event, no
-   * keep-alive comment — the connection is treated as dead and the client
-   * reconnects. Default {@link DEFAULT_IDLE_TIMEOUT} (45 seconds: three times
-   * the server's 15 s keep-alive). On WebSocket, which has no keep-alive, it
-   * bounds the opening handshake (and the `/info` requests) only.
+   * When nothing arrives for this long — no response headers or opened
+   * WebSocket, no event or message, no keep-alive (`: ping` on SSE,
+   * `{"type":"ping"}` on WebSocket) — the connection is treated as dead and
+   * the client reconnects. Default {@link DEFAULT_IDLE_TIMEOUT} (45 seconds:
+   * three times the server's 15 s keep-alive). It also bounds the `/info`
+   * requests.
    */
   readonly idleTimeout?: Duration.DurationInput | undefined
   /**

@@ -366,6 +366,17 @@ export const readWsFrame: (
 export const wsMessage: (message: WsServerMessage) => string = internal.wsMessage
 
 /**
+ * The WebSocket keep-alive, `{"type":"ping"}`: sent when nothing else was
+ * sent for the server's `keepAlive`, so that a client can tell a quiet
+ * connection from a dead one (a browser cannot see protocol-level pings).
+ * Clients ignore it; it needs no answer.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const wsPing: string = internal.wsPing
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -424,6 +435,7 @@ export type WsServerMessage =
   | ({ readonly type: "hello" } & Hello)
   | ({ readonly type: "gap" } & Gap)
   | ({ readonly type: "end" } & End)
+  | { readonly type: "ping" }
 
 /**
  * @since 0.1.0

@@ -156,13 +156,13 @@ describe("ReplayClient properties", () => {
     "SSE: through a proxy that cuts connections at random bytes, the client delivers exactly the written log",
     [Case],
     ([c]) => Effect.scoped(exactlyOnce("sse", 5, c)),
-    { timeout: 60_000, fastCheck: { numRuns: 24, seed: 20_251_124, endOnFailure: true } }
+    { timeout: 240_000, fastCheck: { numRuns: 24, seed: 20_251_124, endOnFailure: true } }
   )
 
   it.live.prop(
     "WebSocket: through a proxy that cuts connections at random bytes, the client delivers exactly the written log",
     [Case],
     ([c]) => Effect.scoped(exactlyOnce("ws", 8, c)),
-    { timeout: 60_000, fastCheck: { numRuns: 30, seed: 20_261_124, endOnFailure: true } }
+    { timeout: 240_000, fastCheck: { numRuns: 30, seed: 20_261_124, endOnFailure: true } }
   )
 })

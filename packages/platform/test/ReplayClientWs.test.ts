@@ -451,6 +451,39 @@ describe("ReplayClient over WebSocket", () => {
       assert.isTrue(inputs.some((input) => input.reason === "SlowConsumer"), JSON.stringify(inputs))
     }))
 
+  it.scopedLive("a connection gone silent is dropped after idleTimeout and resumed; a quiet one lives on pings", () =>
+    Effect.gen(function*() {
+      // The server pings after 100 ms of silence: a healthy connection is never idle for the client's 3 s.
+      const server = yield* serve({ http: { keepAlive: "100 millis" } })
+      const buffer = yield* server.create("k")
+      const first = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff)
+      yield* buffer.write(first)
+      // The first connection stalls right after its first bytes (nothing more reaches the client, no close).
+      const proxy = yield* FaultProxy.make({
+        target: { port: server.port },
+        seed: 4,
+        plan: (index) => index === 0 ? { _tag: "Stall", afterBytes: 1 } : { _tag: "Pass" }
+      })
+      const inputs: Array<ReplayClientError.Disconnected> = []
+      const received = yield* Deferred.make<void>()
+      const follower = yield* ReplayClient.followWs(proxy.url("/scrollback/k"), {
+        idleTimeout: "3 seconds",
+        schedule: quick(3).pipe(
+          Schedule.tapInput((input: ReplayClientError.Disconnected) => Effect.sync(() => inputs.push(input)))
+        )
+      }).pipe((stream) => signalAfter(stream, first.length, received), collect, Effect.fork)
+      yield* Deferred.await(received)
+      // Longer than the idle timeout with nothing written: only the server's pings keep the connection.
+      yield* Effect.sleep("4 seconds")
+      const last = text("after the quiet")
+      yield* buffer.write(last)
+      yield* buffer.end
+      assertSameBytes(yield* Fiber.join(follower), concat([first, last]))
+      assert.deepStrictEqual(inputs.map((input) => input.reason), ["IdleTimeout"])
+      assert.strictEqual(proxy.stats().stalls, 1)
+      assert.strictEqual(proxy.stats().connections, 2)
+    }).pipe(Effect.provide(Client)))
+
   it.scopedLive("interrupting the stream closes its WebSocket", () =>
     Effect.gen(function*() {
       const server = yield* serve()
@@ -497,7 +530,7 @@ describe("ReplayClient over WebSocket", () => {
       ],
       [
         "a text message that is not the protocol's",
-        [hello(0), { _tag: "Text", message: "{\"type\":\"ping\"}" }],
+        [hello(0), { _tag: "Text", message: "{\"type\":\"pong\"}" }],
         "malformed message"
       ],
       ["a close 1008", [hello(0), close(1008, "clients send no messages")], "1008"]

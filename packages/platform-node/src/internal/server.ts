@@ -182,6 +182,8 @@ function onSseClose(this: Http.ServerResponse & { [session]?: SseSession | undef
 /** A WebSocket served by the fan-out. */
 class WsSession implements Outlet, Connection {
   member: Member | undefined = undefined
+  /** When a message was last sent: after `keepAlive` of silence, a `{"type":"ping"}` message. */
+  lastSent = Date.now()
   /** Whether the peer sent anything (a pong, or any byte) since the last ping. */
   alive = true
   /** The inbound budget, a token bucket: `wsInboundBurstBytes` at once, refilled at `wsInboundBytesPerSecond`. */
@@ -198,6 +200,7 @@ class WsSession implements Outlet, Connection {
 
   write(message: Uint8Array | string): boolean {
     const socket = this.socket
+    this.lastSent = Date.now()
     this.client.send(message)
     if (socket.writableLength > this.shared.config.maxBacklogBytes) {
       this.drop(CLOSE_SLOW_CONSUMER, `slow consumer: ${socket.writableLength} unsent bytes`)
@@ -225,11 +228,15 @@ class WsSession implements Outlet, Connection {
     client.close(CLOSE_NORMAL, "end")
   }
 
-  keepAlive(_now: number): void {
+  keepAlive(now: number): void {
     // A peer that did not answer the last ping is gone: its connection is destroyed.
     if (!this.alive) return this.client.terminate()
     this.alive = false
     this.client.ping()
+    // A browser cannot see protocol pings: a message tells the client the connection is alive.
+    if (now - this.lastSent >= this.shared.config.keepAliveMillis && this.member !== undefined && !this.member.closed) {
+      this.write(ReplayProtocol.wsPing)
+    }
   }
 
   close(): void {

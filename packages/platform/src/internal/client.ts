@@ -169,7 +169,8 @@ export const settings = (
 const transport = (cause: unknown): ClientError.Disconnected =>
   new ClientError.Disconnected({ reason: "Transport", cause })
 
-const idle = (): ClientError.Disconnected => new ClientError.Disconnected({ reason: "IdleTimeout" })
+/** @internal */
+export const idle = (): ClientError.Disconnected => new ClientError.Disconnected({ reason: "IdleTimeout" })
 
 /** The HTTP requests both transports make. */
 export interface Http {

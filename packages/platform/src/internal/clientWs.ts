@@ -19,8 +19,10 @@
  *   taken yet is bounded by `maxBufferedBytes` (plus the message that passed
  *   it); a message arriving past it drops the connection (`SlowConsumer`),
  *   which resumes from the last byte delivered.
- * - The server sends no keep-alive on a WebSocket, so a silent connection is
- *   not a dead one: `idleTimeout` bounds the opening handshake only.
+ * - The server sends `{"type":"ping"}` after `keepAlive` (15 s by default)
+ *   of silence, so `idleTimeout` (which must be longer) bounds the silence of
+ *   an open connection as it bounds the opening handshake: a connection that
+ *   went dead without a close is dropped and resumed.
  *
  * @internal
  */
@@ -35,7 +37,7 @@ import * as Stream from "effect/Stream"
 import type * as Api from "../ReplayClient.js"
 import * as ClientError from "../ReplayClientError.js"
 import type * as ReplayStream from "../ReplayStream.js"
-import { bytesOf, type Connect, makeHttp, run, settings } from "./client.js"
+import { bytesOf, type Connect, idle, makeHttp, run, settings } from "./client.js"
 import type * as Machine from "./clientState.js"
 import * as Protocol from "./protocol.js"
 
@@ -78,6 +80,8 @@ const messageEvent = (data: string | Uint8Array): Machine.Event => {
       return { _tag: "Gap", gap: message }
     case "end":
       return { _tag: "End", end: message }
+    case "ping":
+      return { _tag: "Alive" }
   }
 }
 
@@ -203,6 +207,8 @@ export const framesWs = (
         )
 
         return Mailbox.toStream(mailbox).pipe(
+          // Any message (data, or the server's ping after `keepAlive` of silence) shows the connection is alive.
+          Stream.timeoutFail(idle, config.idleTimeout),
           Stream.mapChunksEffect((items): Effect.Effect<Chunk.Chunk<Machine.Event>> => {
             const events: Array<Machine.Event> = []
             for (const item of items) {

@@ -155,13 +155,17 @@ export const List: Schema.Schema<Api.List> = Schema.Struct({
 export const WsServerMessage: Schema.Schema<Api.WsServerMessage> = Schema.Union(
   Schema.Struct({ type: Schema.Literal("hello"), ...HelloFields }),
   Schema.Struct({ type: Schema.Literal("gap"), ...GapFields }),
-  Schema.extend(Schema.Struct({ type: Schema.Literal("end") }), Schema.Union(Ended, Failed))
+  Schema.extend(Schema.Struct({ type: Schema.Literal("end") }), Schema.Union(Ended, Failed)),
+  Schema.Struct({ type: Schema.Literal("ping") })
 )
 
 const encodeWsMessage = Schema.encodeSync(Schema.parseJson(WsServerMessage))
 
 /** @internal */
 export const wsMessage = (message: Api.WsServerMessage): string => encodeWsMessage(message)
+
+/** @internal */
+export const wsPing: string = wsMessage({ type: "ping" })
 
 // --- errors --------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../../ReplayHttp.js"
@@ -42,19 +43,43 @@ export const closeReason = (reason: string): string => {
   return cut + "..."
 }
 
+const PING = { _tag: "Ping" } as const
+
+/**
+ * Ends the connection under a request once the bytes already queued (a close
+ * frame) are flushed, and destroys it then, where the runtime exposes it
+ * (Node; elsewhere it does nothing). Without it, the `ws` library waits up to
+ * 30 s for a closing handshake that a gone or hostile peer never sends — and
+ * a server's shutdown waits with it — or keeps reading what a client that
+ * broke the protocol still sends.
+ */
+const connectionDropper = (request: HttpServerRequest.HttpServerRequest) => (): void => {
+  const source: unknown = request.source
+  if (!Predicate.hasProperty(source, "socket")) return
+  const socket: unknown = source.socket
+  if (
+    !Predicate.hasProperty(socket, "end") || typeof socket.end !== "function" ||
+    !Predicate.hasProperty(socket, "destroy") || typeof socket.destroy !== "function"
+  ) return
+  const stream = socket as { end(callback: () => void): void; destroy(): void }
+  stream.end(() => stream.destroy())
+}
+
 type Write = (chunk: Uint8Array | string | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>
 
 /** What the sender sends: hello, frames, gaps, the end and its close — or the close a refusal says. */
-const sender = (write: Write, plan: Api.ReadPlan): Effect.Effect<void, Socket.SocketError> => {
+const sender = (write: Write, plan: Api.ReadPlan, keepAliveMillis: number): Effect.Effect<void, Socket.SocketError> => {
   const { cursor, hello } = plan
   const close = (code: number, reason: string) => write(new Socket.CloseEvent(code, closeReason(reason)))
   if (plan.refused !== undefined) return close(Protocol.closeCodeOf(plan.refused.error), plan.refused.error.message)
   const sendEnd = (end: Parameters<typeof Protocol.wsMessage>[0]) =>
     Effect.zipRight(write(Protocol.wsMessage(end)), close(CLOSE_NORMAL, "end"))
-  const frames = framesOf(cursor).pipe(
+  const frames = framesOf(cursor, { millis: keepAliveMillis, element: PING }).pipe(
     Stream.runForEachChunk((chunk) =>
       Effect.forEach(chunk, (frame) =>
-        frame._tag === "Gap"
+        frame._tag === "Ping"
+          ? write(Protocol.wsPing)
+          : frame._tag === "Gap"
           ? write(Protocol.wsMessage({ type: "gap", requested: frame.requested, oldest: frame.oldest }))
           : write(Protocol.wsFrame(frame.offset, [frame.bytes], frame.bytes.length)), { discard: true })
     )
@@ -92,7 +117,15 @@ const sender = (write: Write, plan: Api.ReadPlan): Effect.Effect<void, Socket.So
  * send backlog is not visible here: on Node, `@scrollback/platform-node`
  * serves WebSocket with a bounded backlog and pings.
  */
-const session = (socket: Socket.Socket, plan: Api.ReadPlan, maxMessageBytes: number): Effect.Effect<void> =>
+const session = (
+  socket: Socket.Socket,
+  plan: Api.ReadPlan,
+  options: {
+    readonly maxMessageBytes: number
+    readonly keepAliveMillis: number
+    readonly dropConnection: () => void
+  }
+): Effect.Effect<void> =>
   Effect.gen(function*() {
     const write = yield* socket.writer
     let open = false
@@ -101,7 +134,10 @@ const session = (socket: Socket.Socket, plan: Api.ReadPlan, maxMessageBytes: num
     const violation = yield* Deferred.make<number>()
     const reader = yield* socket.runRaw((message) => {
       const size = typeof message === "string" ? encoder.encode(message).length : message.length
-      Deferred.unsafeDone(violation, Exit.succeed(size > maxMessageBytes ? CLOSE_TOO_BIG : CLOSE_POLICY_VIOLATION))
+      Deferred.unsafeDone(
+        violation,
+        Exit.succeed(size > options.maxMessageBytes ? CLOSE_TOO_BIG : CLOSE_POLICY_VIOLATION)
+      )
     }, {
       onOpen: Effect.suspend(() => {
         open = true
@@ -126,19 +162,29 @@ const session = (socket: Socket.Socket, plan: Api.ReadPlan, maxMessageBytes: num
     }
     const refuseClient = Effect.flatMap(
       Deferred.await(violation),
-      (code) => write(new Socket.CloseEvent(code, "clients send no messages")).pipe(Effect.timeout(1000), Effect.ignore)
+      (code) =>
+        write(new Socket.CloseEvent(code, "clients send no messages")).pipe(
+          Effect.timeout(1000),
+          Effect.ignore,
+          Effect.zipRight(Effect.sync(options.dropConnection))
+        )
     )
-    yield* Effect.raceFirst(Effect.raceFirst(sender(write, plan), refuseClient), Fiber.await(reader)).pipe(
+    yield* Effect.raceFirst(
+      Effect.raceFirst(sender(write, plan, options.keepAliveMillis), refuseClient),
+      Fiber.await(reader)
+    ).pipe(
       // Finalizers run uninterruptibly: the write is made interruptible so that the timeout can give up on a
-      // socket that closed meanwhile (its write would wait for ever).
+      // socket that closed meanwhile (its write would wait for ever). The connection is then dropped: a
+      // shutdown does not wait for the peer's closing handshake.
       Effect.onInterrupt(() =>
         open && !readerDone
           ? write(new Socket.CloseEvent(CLOSE_GOING_AWAY, "server shutdown")).pipe(
             Effect.interruptible,
             Effect.timeout(1000),
-            Effect.ignore
+            Effect.ignore,
+            Effect.zipRight(Effect.sync(options.dropConnection))
           )
-          : Effect.void
+          : Effect.sync(options.dropConnection)
       )
     )
   }).pipe(
@@ -169,6 +215,10 @@ export const ws = (
       request.upgrade,
       (error) => badRequest("upgrade", `this endpoint needs a WebSocket upgrade: ${error.message}`)
     )
-    yield* session(socket, plan, options.wsMaxMessageBytes)
+    yield* session(socket, plan, {
+      maxMessageBytes: options.wsMaxMessageBytes,
+      keepAliveMillis: options.keepAliveMillis,
+      dropConnection: connectionDropper(request)
+    })
     return HttpServerResponse.empty()
   })
