@@ -20,6 +20,7 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import type { BufferNotFound } from "@scrollback/core/ReplayRegistryError"
 import * as NodeReplayHttp from "@scrollback/platform-node/NodeReplayHttp"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import type { InvalidHttpOptions } from "@scrollback/platform/ReplayHttpError"
@@ -137,6 +138,9 @@ export type Producer =
     readonly exitCode?: number | undefined
   }
   | { readonly _tag: "Command"; readonly command: string; readonly args: ReadonlyArray<string> }
+  // cluster mode (`src/cluster.ts`): another instance runs the command and writes the buffer; this one
+  // only serves it (watching; typing goes to the instance that runs the terminal).
+  | { readonly _tag: "Elsewhere"; readonly commandLine: string }
 
 /**
  * @since 0.1.0
@@ -166,6 +170,12 @@ export interface Options {
   readonly keyframes?: Omit<TerminalKeyframes.Options, "cols" | "rows" | "unicodeVersion"> | undefined
   /** Other options of the scrollback endpoints. */
   readonly http?: Omit<ReplayHttp.Options, "prefix" | "allowedHosts" | "allowedOrigins"> | undefined
+  /**
+   * cluster mode: the registry to create (or, with an `Elsewhere` producer, get) the buffer in and
+   * serve, such as a `RedisRegistry` shared by several instances. Default: a new in-memory registry
+   * that keeps ended buffers.
+   */
+  readonly registry?: ReplayRegistry.ReplayRegistry | undefined
 }
 
 /**
@@ -186,11 +196,15 @@ export interface DemoServer {
   readonly share: boolean
   readonly buffer: ReplayBuffer.ReplayBuffer
   readonly keyframes: TerminalKeyframes.TerminalKeyframes
-  readonly pty: ReplayPty.Pty
+  /** The terminal's process; `undefined` on an instance whose producer runs `Elsewhere` (cluster mode). */
+  readonly pty: ReplayPty.Pty | undefined
   readonly control: TerminalControl.TerminalControl
   /** What the page shows as the command. */
   readonly commandLine: string
-  /** Completes with the process's exit code once it exited (fails with the signal that killed it). */
+  /**
+   * Completes with the process's exit code once it exited (fails with the signal that killed it); never,
+   * on an instance whose producer runs `Elsewhere`.
+   */
   readonly exitCode: Effect.Effect<number, string>
   /**
    * Destroys every open connection (streams included), as a network cut
@@ -289,7 +303,7 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<
   DemoServer,
-  ServeError | InvalidHttpOptions | ReplayRegistry.CreateError | PtySpawnError,
+  ServeError | InvalidHttpOptions | ReplayRegistry.CreateError | BufferNotFound | PtySpawnError,
   Scope.Scope
 > =>
   Effect.gen(function*() {
@@ -306,8 +320,12 @@ export const make = (
     const index = Fs.readFileSync(Path.join(publicDir, "index.html"))
 
     // The demo keeps its buffer after the process ends, so the page can still show it.
-    const registry = yield* ReplayRegistry.make({ idleTimeout: Duration.infinity }).pipe(Effect.orDie)
-    const buffer = yield* registry.create(key, { capacity: options.capacity ?? DEFAULT_CAPACITY })
+    const registry = options.registry ??
+      (yield* ReplayRegistry.make({ idleTimeout: Duration.infinity }).pipe(Effect.orDie))
+    const producer = options.producer ?? { _tag: "BuiltIn" }
+    const buffer = producer._tag === "Elsewhere" // cluster mode: another instance created it
+      ? yield* registry.get(key)
+      : yield* registry.create(key, { capacity: options.capacity ?? DEFAULT_CAPACITY })
     const keyframes = yield* TerminalKeyframes.make(buffer, {
       cols,
       rows,
@@ -316,9 +334,10 @@ export const make = (
       unicodeVersion: "11"
     }).pipe(Effect.orDie)
 
-    const producer = options.producer ?? { _tag: "BuiltIn" }
     const { args, commandLine, file } = producer._tag === "BuiltIn"
       ? builtInCommand(producer)
+      : producer._tag === "Elsewhere"
+      ? { args: [], commandLine: producer.commandLine, file: undefined }
       : {
         file: producer.command,
         args: producer.args,
@@ -418,8 +437,11 @@ export const make = (
     const port = typeof address === "object" && address !== null ? address.port : 0
 
     // The process: killed (its whole process group) when the scope closes.
-    const pty = yield* ReplayPty.run(buffer, file, args, { cols, rows, env: terminalEnv() })
-    yield* control.register(key, { keyframes, pty }).pipe(Effect.orDie)
+    // cluster mode: no process on the instances whose producer runs elsewhere (they serve the buffer).
+    const pty = file === undefined
+      ? undefined
+      : yield* ReplayPty.run(buffer, file, args, { cols, rows, env: terminalEnv() })
+    yield* control.register(key, pty === undefined ? { keyframes } : { keyframes, pty }).pipe(Effect.orDie)
 
     const shown = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host
     const baseUrl = `http://${shown}:${port}/`
@@ -435,8 +457,12 @@ export const make = (
       pty,
       control,
       commandLine,
-      exitCode: Effect.flatMap(pty.exit, (exit) =>
-        exit.signal === undefined ? Effect.succeed(exit.exitCode) : Effect.fail(`killed by ${exit.signal}`)),
+      exitCode: pty === undefined ?
+        Effect.never :
+        Effect.flatMap(
+          pty.exit,
+          (exit) => exit.signal === undefined ? Effect.succeed(exit.exitCode) : Effect.fail(`killed by ${exit.signal}`)
+        ),
       dropConnections: Effect.sync(() => {
         for (const socket of sockets) {
           socket.destroy()

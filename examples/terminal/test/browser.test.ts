@@ -375,7 +375,7 @@ describe("the demo page in chromium", () => {
         assert.strictEqual((yield* readState(first)).sent, sentBefore)
         assert.notInclude((yield* readScreen(second)).join("\n"), "stale")
         // Both show the terminal at the controller's size, which is the PTY's.
-        const size = yield* demo.pty.size
+        const size = yield* demo.pty!.size
         yield* waitInPage(
           first,
           (s: { cols: number; rows: number }) => window.term.cols === s.cols && window.term.rows === s.rows,
@@ -464,7 +464,7 @@ describe("the demo page in chromium", () => {
         const printUpTo = (last: number) =>
           Effect.gen(function*() {
             for (; released <= last; released++) {
-              if (released > 0) yield* demo.pty.write("n")
+              if (released > 0) yield* demo.pty!.write("n")
               const end = ends[released]
               for (let total = yield* demo.buffer.total; total < end; total = yield* demo.buffer.total) {
                 yield* demo.buffer.awaitData(total)
