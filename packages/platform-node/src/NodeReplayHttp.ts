@@ -59,14 +59,18 @@ export const DEFAULT_SHUTDOWN_GRACE: Duration.Duration = server.DEFAULT_SHUTDOWN
 export const DEFAULT_UPGRADE_TIMEOUT: Duration.Duration = server.DEFAULT_UPGRADE_TIMEOUT
 
 /**
+ * The server's own options (the transports' are `ReplayHttp.Options`). Each
+ * duration must be positive and finite: anything else fails with
+ * `InvalidHttpOptions`.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Options {
   /** At shutdown, connections still open this long after they were asked to go are destroyed. Default 1 second. */
-  readonly shutdownGrace?: Duration.Duration | undefined
+  readonly shutdownGrace?: Duration.DurationInput | undefined
   /** A WebSocket handshake that has not completed in this time is dropped, freeing its slot. Default 5 seconds. */
-  readonly upgradeTimeout?: Duration.Duration | undefined
+  readonly upgradeTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -82,7 +86,7 @@ export const make: (
   options?: Options
 ) => Effect.Effect<
   HttpServer.HttpServer,
-  ServeError,
+  ServeError | InvalidHttpOptions,
   Scope.Scope | ReplayHttp.ReplayHttp | ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization
 > = server.make
 
@@ -115,7 +119,7 @@ export const layer: (
   options?: Options
 ) => Layer.Layer<
   HttpServer.HttpServer | HttpPlatform.HttpPlatform | Etag.Generator | NodeContext.NodeContext,
-  ServeError,
+  ServeError | InvalidHttpOptions,
   ReplayHttp.ReplayHttp | ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization
 > = internal.layer
 

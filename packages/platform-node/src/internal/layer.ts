@@ -1,13 +1,13 @@
 import type * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type * as Etag from "@effect/platform/Etag"
-import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpPlatform from "@effect/platform/HttpPlatform"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import type { InvalidHttpOptions } from "@scrollback/platform/ReplayHttpError"
+import * as Effect from "effect/Effect"
 import type { LazyArg } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as Http from "node:http"
@@ -22,17 +22,22 @@ export const layer = (
   options?: Api.Options
 ): Layer.Layer<
   HttpServer.HttpServer | HttpPlatform.HttpPlatform | Etag.Generator | NodeContext.NodeContext,
-  ServeError,
+  ServeError | InvalidHttpOptions,
   ReplayHttp.ReplayHttp | ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization
 > => Layer.mergeAll(Layer.scoped(HttpServer.HttpServer, make(evaluate, listen, options)), NodeHttpServer.layerContext)
 
-/** @internal */
+/**
+ * The service, the app of `ReplayHttp.toHttpApp` (its routes, and a JSON
+ * `404` for every other path), and this server, sharing one `ReplayHttp`.
+ *
+ * @internal
+ */
 export const serve = (
   evaluate: LazyArg<Http.Server>,
   listen: Net.ListenOptions,
   options?: ReplayHttp.Options & Api.Options
 ): Layer.Layer<never, ServeError | InvalidHttpOptions, ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization> =>
-  HttpLayerRouter.serve(ReplayHttp.routes, { disableLogger: true, disableListenLog: true }).pipe(
+  Layer.unwrapScoped(Effect.map(ReplayHttp.toHttpApp, (app) => HttpServer.serve(app))).pipe(
     Layer.provide(layer(evaluate, listen, options)),
     Layer.provideMerge(ReplayHttp.layer(options))
   ) as Layer.Layer<never, ServeError | InvalidHttpOptions, ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization>

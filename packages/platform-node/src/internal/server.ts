@@ -1,7 +1,7 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayHttpError from "@scrollback/platform/ReplayHttpError"
 import * as ReplayProtocol from "@scrollback/platform/ReplayProtocol"
@@ -9,6 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type { LazyArg } from "effect/Function"
+import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -79,19 +80,24 @@ const streamingTarget = (
     return undefined
   }
   // A malformed key is answered by the app (its 400 names the key).
-  return /^[A-Za-z0-9._~-]{1,128}$/.test(key) && key !== "." && key !== ".." ? { key, transport: parts[1] } : undefined
+  return ReplayRegistry.isValidKey(key) ? { key, transport: parts[1] } : undefined
 }
 
-/** A token bucket for what a WebSocket client sends: `burst` bytes at once, refilled at `rate` per second. */
+/**
+ * A token bucket for what a WebSocket client sends: `burst` bytes at once,
+ * refilled at `rate` per second of `now` (the Effect `Clock` of the server's
+ * scope, so a test can drive it with `TestClock`).
+ */
 class InboundBudget {
   private tokens: number
-  private at = Date.now()
-  constructor(private readonly rate: number, private readonly burst: number) {
+  private at: number
+  constructor(private readonly rate: number, private readonly burst: number, private readonly now: () => number) {
     this.tokens = burst
+    this.at = now()
   }
   take(bytes: number): boolean {
-    const now = Date.now()
-    this.tokens = Math.min(this.burst, this.tokens + (now - this.at) * this.rate / 1000)
+    const now = this.now()
+    this.tokens = Math.min(this.burst, this.tokens + Math.max(0, now - this.at) * this.rate / 1000)
     this.at = now
     this.tokens -= bytes
     return this.tokens >= 0
@@ -100,7 +106,7 @@ class InboundBudget {
 
 /** A streaming connection of the fast path, for keep-alives and shutdown. */
 interface Connection {
-  readonly keepAlive: (now: number) => void
+  readonly keepAlive: () => void
   /** Asks the peer to go (SSE: the response ends; WebSocket: close 1001). */
   readonly close: () => void
   /** Destroys the socket now. */
@@ -118,20 +124,44 @@ const closeReason = (reason: string): string => {
   return bytes.subarray(0, 120).toString("utf8").replace(/\uFFFD+$/, "") + "..."
 }
 
+/** A positive finite duration in milliseconds, or `InvalidHttpOptions` naming the option. */
+const positiveMillis = (
+  option: string,
+  value: Duration.DurationInput | undefined,
+  fallback: Duration.Duration
+): Effect.Effect<number, ReplayHttpError.InvalidHttpOptions> => {
+  const duration = value === undefined ? Option.some(fallback) : Duration.decodeUnknown(value)
+  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : NaN
+  return millis > 0 && Number.isFinite(millis)
+    ? Effect.succeed(Math.ceil(millis))
+    : Effect.fail(
+      new ReplayHttpError.InvalidHttpOptions({ option, value, reason: "must be a positive finite duration" })
+    )
+}
+
 /** @internal */
 export const make = (
   evaluate: LazyArg<Http.Server>,
   listen: Net.ListenOptions,
   options?: Api.Options
-): Effect.Effect<HttpServer.HttpServer, ServeError, Scope.Scope | Services> =>
+): Effect.Effect<HttpServer.HttpServer, ServeError | ReplayHttpError.InvalidHttpOptions, Scope.Scope | Services> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<Services>()
     const run = Runtime.runCallback(runtime)
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
     const http = yield* ReplayHttp.ReplayHttp
     const config = http.options
-    const graceMillis = Duration.toMillis(options?.shutdownGrace ?? DEFAULT_SHUTDOWN_GRACE)
-    const upgradeTimeoutMillis = Duration.toMillis(options?.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT)
+    const graceMillis = yield* positiveMillis("shutdownGrace", options?.shutdownGrace, DEFAULT_SHUTDOWN_GRACE)
+    const upgradeTimeoutMillis = yield* positiveMillis(
+      "upgradeTimeout",
+      options?.upgradeTimeout,
+      DEFAULT_UPGRADE_TIMEOUT
+    )
+    /** The streaming connections being served, for keep-alives and shutdown. */
     const connections = new Set<Connection>()
+    /** WebSocket requests between the upgrade event and their session (upgraded sockets are not the HTTP server's). */
+    const pending = new Set<Stream.Duplex>()
     const sseHubs = new Hubs(sseFormat)
     const wsHubs = new Hubs(wsFormat)
     let shuttingDown = false
@@ -156,6 +186,8 @@ export const make = (
       remoteAddress: request.socket.remoteAddress
     })
 
+    const shuttingDownRefusal: ReplayHttp.Refusal = { error: new ReplayHttpError.ShuttingDown(), headers: RETRY }
+
     // --- SSE -----------------------------------------------------------------------
 
     const refuseResponse = (response: Http.ServerResponse, refused: ReplayHttp.Refusal): void => {
@@ -171,7 +203,7 @@ export const make = (
     }
 
     const sse = (request: Http.IncomingMessage, response: Http.ServerResponse, key: string): void => {
-      if (shuttingDown) return refuseResponse(response, { error: new ReplayHttpError.ShuttingDown(), headers: RETRY })
+      if (shuttingDown) return refuseResponse(response, shuttingDownRefusal)
       let gone = false
       response.once("close", () => {
         gone = true
@@ -185,7 +217,12 @@ export const make = (
             return
           }
           const plan = exit.value
-          if (gone || response.destroyed || shuttingDown) return plan.release()
+          if (gone || response.destroyed) return plan.release()
+          if (shuttingDown) {
+            // Checked while the hook ran: refused like a request that came after the shutdown began.
+            plan.release()
+            return refuseResponse(response, shuttingDownRefusal)
+          }
           if (plan.atEnd) {
             response.writeHead(204, { "cache-control": "no-store" })
             return response.end()
@@ -197,46 +234,60 @@ export const make = (
 
     const serveSse = (response: Http.ServerResponse, plan: ReplayHttp.ReadPlan): void => {
       const epoch = plan.hello.epoch
-      let lastWrite = Date.now()
+      let lastWrite = now()
+      /** Whether the response may still be written to: not once it was ended (a write after `end` throws). */
+      let open = true
+      let member: Member | undefined = undefined
       response.writeHead(200, {
         "content-type": "text/event-stream",
         "cache-control": "no-cache",
         "x-accel-buffering": "no"
       })
       const write = (message: Uint8Array | string): boolean => {
-        lastWrite = Date.now()
+        if (!open || response.destroyed) return false
+        lastWrite = now()
         const ok = response.write(message)
         // Flow control keeps the backlog near the socket's high-water mark; a single message past the bound ends it.
-        if (response.writableLength > config.maxBacklogBytes) response.destroy()
+        if (response.writableLength > config.maxBacklogBytes) stop(() => response.destroy())
         return ok
+      }
+      /** Nothing more is written: the member leaves its hub, the slot is free, then `then` ends the response. */
+      const stop = (then: () => void) => {
+        if (!open) return
+        open = false
+        member?.close()
+        plan.release()
+        then()
       }
       const outlet: Outlet = {
         write,
         onDrain: (resume) => response.once("drain", resume),
-        finish: (exit, position) => {
-          // Only a producer's failure is an end; an eviction under "fail" just closes (the client gets 410 next).
-          if (Exit.isSuccess(exit)) return response.end(ReplayProtocol.sseEnd(epoch, position, { status: "ended" }))
-          const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-          if (error !== undefined && error._tag === "ProducerFailed") {
-            return response.end(ReplayProtocol.sseEnd(epoch, position, ReplayProtocol.endOf(Exit.fail(error))))
-          }
-          response.end()
-        }
+        finish: (exit, position) =>
+          stop(() => {
+            // Only a producer's failure is an end; an eviction under "fail" just closes (the client gets 410 next).
+            if (Exit.isSuccess(exit)) return response.end(ReplayProtocol.sseEnd(epoch, position, { status: "ended" }))
+            const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+            if (error !== undefined && error._tag === "ProducerFailed") {
+              return response.end(ReplayProtocol.sseEnd(epoch, position, ReplayProtocol.endOf(Exit.fail(error))))
+            }
+            response.end()
+          })
       }
       write(ReplayProtocol.sseHello(plan.hello, config.sseRetryMillis))
-      let member: Member | undefined = undefined
       const connection: Connection = {
-        keepAlive: (now) => {
-          if (now - lastWrite >= config.keepAliveMillis) write(ReplayProtocol.ssePing)
+        keepAlive: () => {
+          // A response that is not draining gains nothing from a ping: its backlog would only grow.
+          if (open && !response.writableNeedDrain && now() - lastWrite >= config.keepAliveMillis) {
+            write(ReplayProtocol.ssePing)
+          }
         },
-        close: () => response.end(),
+        close: () => stop(() => response.end()),
         destroy: () => response.destroy()
       }
       connections.add(connection)
       response.once("close", () => {
         connections.delete(connection)
-        member?.close()
-        plan.release()
+        stop(noop)
       })
       member = sseHubs.attach(plan.buffer, outlet, plan.cursor)
     }
@@ -261,22 +312,31 @@ export const make = (
 
     const ws = (request: Http.IncomingMessage, socket: Stream.Duplex, head: Buffer, key: string): void => {
       socket.on("error", noop)
-      if (shuttingDown) return refuseSocket(socket, { error: new ReplayHttpError.ShuttingDown(), headers: RETRY })
+      if (shuttingDown) return refuseSocket(socket, shuttingDownRefusal)
       let gone = false
+      pending.add(socket)
       socket.once("close", () => {
         gone = true
+        pending.delete(socket)
       })
       run(ReplayHttp.prepareRead(readOf(request, "ws", key)), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) {
+            pending.delete(socket)
             const refused = exit.cause._tag === "Fail" ? exit.cause.error : undefined
             return refused !== undefined ? refuseSocket(socket, refused) : socket.destroy()
           }
           const plan = exit.value
           // A client that already left (or half-closed) gets no handshake: its slot is freed at once.
-          if (gone || socket.destroyed || !socket.writable || socket.readableEnded || shuttingDown) {
+          if (gone || socket.destroyed || !socket.writable || socket.readableEnded) {
+            pending.delete(socket)
             plan.release()
             return socket.destroy()
+          }
+          if (shuttingDown) {
+            pending.delete(socket)
+            plan.release()
+            return refuseSocket(socket, shuttingDownRefusal)
           }
           let upgraded = false
           const timer = setTimeout(() => socket.destroy(), upgradeTimeoutMillis)
@@ -288,6 +348,7 @@ export const make = (
           wss.handleUpgrade(request, socket, head, (client) => {
             upgraded = true
             clearTimeout(timer)
+            pending.delete(socket)
             serveWs(client, socket, plan)
           })
         }
@@ -296,30 +357,50 @@ export const make = (
 
     const serveWs = (client: WS.WebSocket, socket: Stream.Duplex, plan: ReplayHttp.ReadPlan): void => {
       let alive = true
+      /** Whether data may still be sent: not once the session is ending. */
+      let open = true
       let member: Member | undefined = undefined
-      const budget = new InboundBudget(config.wsInboundBytesPerSecond, config.wsInboundBurstBytes)
+      const budget = new InboundBudget(config.wsInboundBytesPerSecond, config.wsInboundBurstBytes, now)
+      /** Nothing more is sent: the member leaves its hub and the slot is free. */
+      const stop = () => {
+        if (!open) return false
+        open = false
+        member?.close()
+        plan.release()
+        return true
+      }
+      /** The session's end: the close frame after everything sent (`ws` destroys a peer that never answers it). */
+      const end = (code: number, reason: string) => {
+        if (!stop()) return
+        client.close(code, closeReason(reason))
+      }
+      /** Closes with `code`; a peer that does not finish the closing handshake within the grace is destroyed. */
       const drop = (code: number, reason: string) => {
+        if (!stop()) return
         client.close(code, closeReason(reason))
         setTimeout(() => socket.destroy(), graceMillis).unref()
       }
       const connection: Connection = {
         keepAlive: () => {
-          // A peer that did not answer the last ping is gone: its connection is destroyed.
+          // A peer that did not answer the last ping (and read nothing meanwhile) is gone: its connection is destroyed.
           if (!alive) return client.terminate()
           alive = false
           client.ping()
         },
-        close: () => client.close(CLOSE_GOING_AWAY, "server shutdown"),
+        close: () => drop(CLOSE_GOING_AWAY, "server shutdown"),
         destroy: () => client.terminate()
       }
       connections.add(connection)
       client.on("close", () => {
         connections.delete(connection)
-        member?.close()
-        plan.release()
+        stop()
       })
       client.on("error", noop)
       client.on("pong", () => {
+        alive = true
+      })
+      // The kernel took bytes off a full socket: the peer is reading (its pong may be queued behind them).
+      socket.on("drain", () => {
         alive = true
       })
       client.on("message", () => drop(CLOSE_POLICY_VIOLATION, "clients send no messages"))
@@ -328,12 +409,16 @@ export const make = (
         alive = true
         if (!budget.take(chunk.length)) drop(CLOSE_POLICY_VIOLATION, "inbound rate exceeded")
       })
-      client.send(ReplayProtocol.wsMessage({ type: "hello", ...plan.hello }))
+      if (shuttingDown) return drop(CLOSE_GOING_AWAY, "server shutdown")
+      // A refusal known after the upgrade is the close alone, as on the portable path: its hello would describe a
+      // cursor that reads nothing.
       if (plan.refused !== undefined) {
-        return client.close(ReplayProtocol.closeCodeOf(plan.refused.error), closeReason(plan.refused.error.message))
+        return end(ReplayProtocol.closeCodeOf(plan.refused.error), plan.refused.error.message)
       }
+      client.send(ReplayProtocol.wsMessage({ type: "hello", ...plan.hello }))
       const outlet: Outlet = {
         write: (message) => {
+          if (!open) return false
           client.send(message)
           if (socket.writableLength > config.maxBacklogBytes) {
             drop(CLOSE_SLOW_CONSUMER, `slow consumer: ${socket.writableLength} unsent bytes`)
@@ -345,15 +430,15 @@ export const make = (
         finish: (exit, _position) => {
           if (Exit.isSuccess(exit)) {
             client.send(ReplayProtocol.wsMessage({ type: "end", status: "ended" }))
-            return client.close(CLOSE_NORMAL, "end")
+            return end(CLOSE_NORMAL, "end")
           }
           const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
           if (error !== undefined && error._tag === "ProducerFailed") {
             client.send(ReplayProtocol.wsMessage({ type: "end", ...ReplayProtocol.endOf(Exit.fail(error)) }))
-            return client.close(CLOSE_NORMAL, "end")
+            return end(CLOSE_NORMAL, "end")
           }
-          if (error !== undefined) return client.close(ReplayProtocol.closeCodeOf(error), closeReason(error.message))
-          client.close(CLOSE_NORMAL, "end")
+          if (error !== undefined) return end(ReplayProtocol.closeCodeOf(error), error.message)
+          end(CLOSE_NORMAL, "end")
         }
       }
       member = wsHubs.attach(plan.buffer, outlet, plan.cursor)
@@ -384,8 +469,7 @@ export const make = (
     } as typeof server.emit
 
     const ticker = setInterval(() => {
-      const now = Date.now()
-      for (const connection of connections) connection.keepAlive(now)
+      for (const connection of connections) connection.keepAlive()
     }, Math.max(10, Math.floor(config.keepAliveMillis / 2)))
     ticker.unref()
 
@@ -397,12 +481,13 @@ export const make = (
       Effect.async<void>((resume) => {
         shuttingDown = true
         clearInterval(ticker)
-        for (const connection of connections) connection.close()
+        for (const connection of Array.from(connections)) connection.close()
         server.closeIdleConnections()
         const deadline = Date.now() + graceMillis
         const check = () => {
-          if (connections.size === 0 || Date.now() >= deadline) {
-            for (const connection of connections) connection.destroy()
+          if ((connections.size === 0 && pending.size === 0) || Date.now() >= deadline) {
+            for (const connection of Array.from(connections)) connection.destroy()
+            for (const socket of Array.from(pending)) socket.destroy()
             server.closeAllConnections()
             wss.close()
             return resume(Effect.void)

@@ -1,7 +1,7 @@
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import type * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -113,14 +113,21 @@ export const toHttpApp: Effect.Effect<
     )
 )
 
-/** @internal */
+/**
+ * Serves the app of {@link toHttpApp} (not the bare routes): a path outside
+ * every route is then the JSON `404` too, not the router's empty one.
+ *
+ * @internal
+ */
 export const serve = (
   options?: Api.Options
 ): Layer.Layer<
   never,
   HttpError.InvalidHttpOptions,
   HttpServer.HttpServer | ReplayRegistry.ReplayRegistry | Api.Authorization
-> =>
-  HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provide(layer(options))
-  )
+> => serveApp.pipe(Layer.provide(layer(options)))
+
+/** The app of {@link toHttpApp} on the `HttpServer` in the context, for the service in the context. @internal */
+export const serveApp: Layer.Layer<never, never, HttpServer.HttpServer | Services> = Layer.unwrapScoped(
+  Effect.map(toHttpApp, (app) => HttpServer.serve(app))
+)
