@@ -10,6 +10,7 @@ import type * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as fc from "effect/FastCheck"
+import * as Http from "node:http"
 import * as Net from "node:net"
 import WebSocket from "ws"
 import { GOOD_KEY } from "./http.js"
@@ -30,15 +31,21 @@ export type Abort =
   | { readonly _tag: "Stock"; readonly delay: number }
 
 export interface Attempt {
+  /** `ws` (a WebSocket handshake) or `sse` (an SSE request: "after the answer" is after the first bytes). */
+  readonly transport: "ws" | "sse"
   readonly key: string
   /** How long the authorization hook takes (ms, a real timer; 0: it answers at once), like a token check would. */
   readonly hookDelay: number
   readonly abort: Abort
 }
 
-/** Attempts on the given keys, aborted anywhere. */
-export const attemptArb = (keys: ReadonlyArray<string>): fc.Arbitrary<Attempt> =>
+/** Attempts on the given keys and transports, aborted anywhere. */
+export const attemptArb = (
+  keys: ReadonlyArray<string>,
+  transports: ReadonlyArray<"ws" | "sse"> = ["ws"]
+): fc.Arbitrary<Attempt> =>
   fc.record({
+    transport: fc.constantFrom(...transports),
     key: fc.constantFrom(...keys),
     hookDelay: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3 })),
     abort: fc.oneof(
@@ -66,23 +73,26 @@ export const delayingAuthorization: ReplayHttp.Authorization = {
   }
 }
 
-const headOf = (port: number, path: string) =>
-  `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-  `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${GOOD_KEY}\r\n\r\n`
+const headOf = (port: number, path: string, transport: "ws" | "sse") =>
+  transport === "ws"
+    ? `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${GOOD_KEY}\r\n\r\n`
+    : `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`
 
 /**
- * Runs one aborted handshake on `{prefix}/{key}/ws`; completes once the
- * client's connection has closed: `"closed"`, or `"hung"` when it was still
- * open after `boundMillis` (default 10 s; the client then destroys it).
+ * Runs one aborted request on `{prefix}/{key}/{transport}`; completes once
+ * the client's connection has closed: `"closed"`, or `"hung"` when it was
+ * still open after `boundMillis` (default 10 s; the client then destroys it).
+ * A `Stock` SSE attempt is Node's `http.get`, destroyed after the delay.
  */
 export const abortHandshake = (
   port: number,
   prefix: string,
-  { abort, hookDelay, key }: Attempt,
+  { abort, hookDelay, key, transport }: Attempt,
   boundMillis = 10_000
 ): Effect.Effect<"closed" | "hung"> =>
   Effect.async<"closed" | "hung">((resume) => {
-    const path = `${prefix}/${key}/ws?hookDelay=${hookDelay}`
+    const path = `${prefix}/${key}/${transport}?hookDelay=${hookDelay}`
     let hung = false
     let destroy = () => {}
     const bound = setTimeout(() => {
@@ -93,7 +103,7 @@ export const abortHandshake = (
       clearTimeout(bound)
       resume(Effect.succeed(hung ? "hung" : "closed"))
     }
-    if (abort._tag === "Stock") {
+    if (abort._tag === "Stock" && transport === "ws") {
       const client = new WebSocket(`ws://127.0.0.1:${port}${path}`)
       destroy = () => client.terminate()
       client.on("error", () => {})
@@ -101,7 +111,15 @@ export const abortHandshake = (
       setTimeout(() => client.terminate(), abort.delay)
       return
     }
-    const head = headOf(port, path)
+    if (abort._tag === "Stock") {
+      const request = Http.get(`http://127.0.0.1:${port}${path}`, { agent: false }, (response) => response.resume())
+      destroy = () => request.destroy()
+      request.on("error", () => {})
+      request.on("close", done)
+      setTimeout(() => request.destroy(), abort.delay)
+      return
+    }
+    const head = headOf(port, path, transport)
     const socket = Net.connect({ port, host: "127.0.0.1" })
     destroy = () => socket.destroy()
     socket.on("error", () => {})

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import * as Net from "node:net"
 import { concat, decodeBase64 } from "./bytes.js"
 import { makeSseParser, type SseEvent } from "./sseParser.js"
 
@@ -27,6 +28,8 @@ export interface SseConnection {
   readonly next: Effect.Effect<SseItem>
   /** Completes when the response has ended or the connection closed. */
   readonly closed: Effect.Effect<void>
+  /** Whether the whole response arrived (its end was received, not a dropped connection). */
+  readonly complete: () => boolean
   /** Drops the connection. */
   readonly close: Effect.Effect<void>
   /** Stops reading (the server's writes back up) and reads on. */
@@ -80,6 +83,7 @@ export const sse = (
           item._tag === "Closed" ? Effect.as(Queue.offer(items, item), item) : Effect.succeed(item)
       ),
       closed: Deferred.await(ended),
+      complete: () => res.complete,
       close: Effect.sync(() => req.destroy()),
       pause: Effect.sync(() => {
         res.pause()
@@ -147,4 +151,45 @@ export const collectSse = (conn: SseConnection): Effect.Effect<SseCollected> =>
       parts.push(bytes)
     }
     return { hello, events, bytes: concat(parts), end, position: cursor }
+  })
+
+// -----------------------------------------------------------------------------
+// a raw SSE client that stops reading
+// -----------------------------------------------------------------------------
+
+/**
+ * An SSE request over a raw TCP socket that reads `readFirst` bytes of the
+ * answer and then stops reading (the kernel's buffers fill, then the
+ * server's); destroyed with the scope. `received()` counts what it read.
+ */
+export const stalledSse = (
+  port: number,
+  path: string,
+  readFirst: number
+): Effect.Effect<{ readonly socket: Net.Socket; readonly received: () => number }, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly socket: Net.Socket; readonly received: () => number }>((resume) => {
+      const socket = Net.connect({ port, host: "127.0.0.1" })
+      socket.on("error", () => {})
+      let received = 0
+      const onData = (chunk: Buffer) => {
+        received += chunk.length
+        if (received >= readFirst) {
+          socket.off("data", onData)
+          socket.pause()
+          resume(Effect.succeed({ socket, received: () => received }))
+        }
+      }
+      socket.on("data", onData)
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`)
+    }),
+    ({ socket }) => Effect.sync(() => socket.destroy())
+  )
+
+/** Reads what a paused raw socket still has, and completes when it has closed (a paused socket sees no close). */
+export const drainedAndClosed = (socket: Net.Socket): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (socket.destroyed || socket.closed) return resume(Effect.void)
+    socket.once("close", () => resume(Effect.void))
+    socket.resume()
   })

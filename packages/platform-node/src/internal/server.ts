@@ -203,7 +203,6 @@ export const make = (
     }
 
     const sse = (request: Http.IncomingMessage, response: Http.ServerResponse, key: string): void => {
-      if (shuttingDown) return refuseResponse(response, shuttingDownRefusal)
       let gone = false
       response.once("close", () => {
         gone = true
@@ -312,7 +311,6 @@ export const make = (
 
     const ws = (request: Http.IncomingMessage, socket: Stream.Duplex, head: Buffer, key: string): void => {
       socket.on("error", noop)
-      if (shuttingDown) return refuseSocket(socket, shuttingDownRefusal)
       let gone = false
       pending.add(socket)
       socket.once("close", () => {
@@ -450,6 +448,19 @@ export const make = (
     // The streaming endpoints are served here, before the app sees them: no fiber per connection.
     const emit = server.emit
     server.emit = function(this: Http.Server, event: string | symbol, ...args: Array<any>): boolean {
+      if (shuttingDown && (event === "request" || event === "upgrade")) {
+        // The app's handlers are gone (its layer closed first): every request is refused until the server closes.
+        if (event === "request") {
+          const response = args[1] as Http.ServerResponse
+          response.shouldKeepAlive = false
+          refuseResponse(response, shuttingDownRefusal)
+        } else {
+          const socket = args[1] as Stream.Duplex
+          socket.on("error", noop)
+          refuseSocket(socket, shuttingDownRefusal)
+        }
+        return true
+      }
       if (event === "request") {
         const [request, response] = args as [Http.IncomingMessage, Http.ServerResponse]
         const target = request.method === "GET" ? streamingTarget(config.prefix, request.url ?? "/") : undefined
@@ -481,8 +492,10 @@ export const make = (
       Effect.async<void>((resume) => {
         shuttingDown = true
         clearInterval(ticker)
-        for (const connection of Array.from(connections)) connection.close()
+        // Idle keep-alive connections first: once a response is ended Node counts its connection as idle, and
+        // would destroy it with its unsent bytes instead of giving it the grace.
         server.closeIdleConnections()
+        for (const connection of Array.from(connections)) connection.close()
         const deadline = Date.now() + graceMillis
         const check = () => {
           if ((connections.size === 0 && pending.size === 0) || Date.now() >= deadline) {
