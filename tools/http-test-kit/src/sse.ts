@@ -95,7 +95,7 @@ export const sse = (
   })
 
 /** The next event (skipping comments); dies if the connection closes first. */
-export const nextEvent = (conn: SseConnection): Effect.Effect<SseEvent> =>
+export const nextEvent = (conn: { readonly next: Effect.Effect<SseItem> }): Effect.Effect<SseEvent> =>
   Effect.gen(function*() {
     while (true) {
       const item = yield* conn.next
@@ -120,7 +120,7 @@ export interface SseCollected {
  * close. Dies unless each data event continues the previous one (its offset,
  * NEXT − length, is where the last one stopped or where a gap moved to).
  */
-export const collectSse = (conn: SseConnection): Effect.Effect<SseCollected> =>
+export const collectSse = (conn: { readonly next: Effect.Effect<SseItem> }): Effect.Effect<SseCollected> =>
   Effect.gen(function*() {
     const hello = yield* nextEvent(conn)
     if (hello.event !== "hello") return yield* Effect.dieMessage(`expected hello, got ${JSON.stringify(hello)}`)
@@ -157,27 +157,41 @@ export const collectSse = (conn: SseConnection): Effect.Effect<SseCollected> =>
 // a raw SSE client that stops reading
 // -----------------------------------------------------------------------------
 
+/** A raw SSE connection that stopped reading. */
+export interface StalledSse {
+  readonly socket: Net.Socket
+  /** Bytes read before it stopped. */
+  readonly received: () => number
+  /**
+   * Reads on (the bytes it got before it stopped included) and hands out the
+   * response's events: the HTTP head and chunked framing are decoded here.
+   */
+  readonly resume: Effect.Effect<{ readonly status: number; readonly next: Effect.Effect<SseItem> }>
+}
+
 /**
  * An SSE request over a raw TCP socket that reads `readFirst` bytes of the
  * answer and then stops reading (the kernel's buffers fill, then the
- * server's); destroyed with the scope. `received()` counts what it read.
+ * server's); destroyed with the scope.
  */
 export const stalledSse = (
   port: number,
   path: string,
   readFirst: number
-): Effect.Effect<{ readonly socket: Net.Socket; readonly received: () => number }, never, Scope.Scope> =>
+): Effect.Effect<StalledSse, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.async<{ readonly socket: Net.Socket; readonly received: () => number }>((resume) => {
+    Effect.async<StalledSse>((resume) => {
       const socket = Net.connect({ port, host: "127.0.0.1" })
       socket.on("error", () => {})
+      const early: Array<Buffer> = []
       let received = 0
       const onData = (chunk: Buffer) => {
         received += chunk.length
+        early.push(chunk)
         if (received >= readFirst) {
           socket.off("data", onData)
           socket.pause()
-          resume(Effect.succeed({ socket, received: () => received }))
+          resume(Effect.succeed({ socket, received: () => received, resume: resumeSse(socket, early) }))
         }
       }
       socket.on("data", onData)
@@ -185,6 +199,93 @@ export const stalledSse = (
     }),
     ({ socket }) => Effect.sync(() => socket.destroy())
   )
+
+/** Decodes an HTTP response with a chunked SSE body off a raw socket, from the bytes already read on. */
+const resumeSse = (
+  socket: Net.Socket,
+  early: ReadonlyArray<Buffer>
+): Effect.Effect<{ readonly status: number; readonly next: Effect.Effect<SseItem> }> =>
+  Effect.gen(function*() {
+    const items = yield* Queue.unbounded<SseItem>()
+    const headDone = yield* Deferred.make<number>()
+    const parser = makeSseParser((text) => Queue.unsafeOffer(items, { _tag: "Comment", text }))
+    const decoder = new TextDecoder()
+    let pending: Buffer = Buffer.alloc(0)
+    let state: "head" | "size" | "data" | "crlf" | "done" = "head"
+    let left = 0
+    let closed = false
+    const feed = (bytes: Buffer) => {
+      for (const event of parser.feed(decoder.decode(bytes, { stream: true }))) {
+        Queue.unsafeOffer(items, { _tag: "Event", event })
+      }
+    }
+    const onData = (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+      while (true) {
+        switch (state) {
+          case "head": {
+            const end = pending.indexOf("\r\n\r\n")
+            if (end === -1) return
+            const status = Number(pending.subarray(0, end).toString("latin1").split(" ")[1])
+            Deferred.unsafeDone(headDone, Effect.succeed(status))
+            pending = pending.subarray(end + 4)
+            state = "size"
+            break
+          }
+          case "size": {
+            const end = pending.indexOf("\r\n")
+            if (end === -1) return
+            left = parseInt(pending.subarray(0, end).toString("latin1"), 16)
+            pending = pending.subarray(end + 2)
+            if (left === 0 || !Number.isFinite(left)) {
+              state = "done"
+              return onClose()
+            }
+            state = "data"
+            break
+          }
+          case "data": {
+            if (pending.length === 0) return
+            const take = Math.min(left, pending.length)
+            feed(pending.subarray(0, take))
+            pending = pending.subarray(take)
+            left -= take
+            if (left > 0) return
+            state = "crlf"
+            break
+          }
+          case "crlf": {
+            if (pending.length < 2) return
+            pending = pending.subarray(2)
+            state = "size"
+            break
+          }
+          case "done":
+            return
+        }
+      }
+    }
+    const onClose = () => {
+      if (closed) return
+      closed = true
+      Deferred.unsafeDone(headDone, Effect.succeed(0))
+      Queue.unsafeOffer(items, { _tag: "Closed" })
+    }
+    for (const chunk of early) onData(chunk)
+    socket.on("data", onData)
+    socket.on("close", onClose)
+    if (socket.destroyed) onClose()
+    socket.resume()
+    const status = yield* Deferred.await(headDone)
+    return {
+      status,
+      next: Effect.flatMap(
+        Queue.take(items),
+        (item): Effect.Effect<SseItem> =>
+          item._tag === "Closed" ? Effect.as(Queue.offer(items, item), item) : Effect.succeed(item)
+      )
+    }
+  })
 
 /** Reads what a paused raw socket still has, and completes when it has closed (a paused socket sees no close). */
 export const drainedAndClosed = (socket: Net.Socket): Effect.Effect<void> =>

@@ -43,6 +43,8 @@ export interface WsConnection {
   readonly sendRaw: (bytes: Uint8Array) => Effect.Effect<void>
   /** How many bytes were received on the socket so far (head and frames). */
   readonly received: () => number
+  /** The client's TCP socket. */
+  readonly socket: Net.Socket
   readonly destroy: Effect.Effect<void>
 }
 
@@ -242,6 +244,7 @@ export const ws = (
       sendPing: (payload) => Effect.sync(() => socket.write(maskedFrame(0x9, payload))),
       sendRaw: (bytes) => Effect.sync(() => socket.write(bytes)),
       received: () => received,
+      socket,
       destroy: Effect.sync(() => socket.destroy())
     }
   })
@@ -267,11 +270,20 @@ export interface WsCollected {
  * Reads a session to its close: the hello, binary frames (dies unless each
  * continues the last), text messages, the close. Pings and pongs are skipped.
  */
-export const collectWs = (conn: { readonly next: Effect.Effect<WsMessage> }): Effect.Effect<WsCollected> =>
+export const collectWs = (
+  conn: { readonly next: Effect.Effect<WsMessage> },
+  options?: {
+    /** The hello, when the caller already read it (the session then starts at its `offset`). */
+    readonly hello?: { readonly offset: number } | undefined
+  }
+): Effect.Effect<WsCollected> =>
   Effect.gen(function*() {
-    const first = yield* conn.next
-    if (first._tag !== "Text") return yield* Effect.dieMessage(`expected a hello, got ${JSON.stringify(first)}`)
-    const hello = JSON.parse(first.text)
+    let hello: any = options?.hello
+    if (hello === undefined) {
+      const first = yield* conn.next
+      if (first._tag !== "Text") return yield* Effect.dieMessage(`expected a hello, got ${JSON.stringify(first)}`)
+      hello = JSON.parse(first.text)
+    }
     let cursor: number = hello.offset
     const parts: Array<Uint8Array> = []
     const texts: Array<any> = []

@@ -1,6 +1,7 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
+import * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayHttpError from "@scrollback/platform/ReplayHttpError"
@@ -162,8 +163,14 @@ export const make = (
     const connections = new Set<Connection>()
     /** WebSocket requests between the upgrade event and their session (upgraded sockets are not the HTTP server's). */
     const pending = new Set<Stream.Duplex>()
-    const sseHubs = new Hubs(sseFormat)
-    const wsHubs = new Hubs(wsFormat)
+    // A message carries at most a quarter of maxBacklogBytes of data: with flow control (nothing more is written
+    // to a connection whose socket is past its high-water mark) Node then holds less than the bound for it.
+    const maxChunkBytes = Math.max(
+      1,
+      Math.min(ReplayCursor.DEFAULT_MAX_CHUNK_BYTES, Math.floor(config.maxBacklogBytes / 4))
+    )
+    const sseHubs = new Hubs(sseFormat, maxChunkBytes)
+    const wsHubs = new Hubs(wsFormat, maxChunkBytes)
     let shuttingDown = false
     const wss = new WS.WebSocketServer({
       noServer: true,
@@ -275,10 +282,14 @@ export const make = (
       write(ReplayProtocol.sseHello(plan.hello, config.sseRetryMillis))
       const connection: Connection = {
         keepAlive: () => {
-          // A response that is not draining gains nothing from a ping: its backlog would only grow.
-          if (open && !response.writableNeedDrain && now() - lastWrite >= config.keepAliveMillis) {
-            write(ReplayProtocol.ssePing)
+          if (!open) return
+          if (response.writableNeedDrain) {
+            // Nothing drained for two keep-alive periods: the peer is gone or stalled; it resumes by offset if not.
+            if (now() - lastWrite >= 2 * config.keepAliveMillis) stop(() => response.destroy())
+            // A response that is not draining gains nothing from a ping: its backlog would only grow.
+            return
           }
+          if (now() - lastWrite >= config.keepAliveMillis) write(ReplayProtocol.ssePing)
         },
         close: () => stop(() => response.end()),
         destroy: () => response.destroy()

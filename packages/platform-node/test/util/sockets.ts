@@ -20,3 +20,15 @@ export const watchSockets = (server: Http.Server) =>
       all: (): ReadonlyArray<Net.Socket> => sockets
     }
   })
+
+/** Watches the largest backlog Node holds for a socket: its `writableLength` after every write to it. */
+export const trackBacklog = (socket: Net.Socket): () => number => {
+  let largest = socket.writableLength
+  const write = socket.write
+  socket.write = function(this: Net.Socket, ...args: Array<any>) {
+    const result = Reflect.apply(write, this, args) as boolean
+    largest = Math.max(largest, this.writableLength)
+    return result
+  } as typeof socket.write
+  return () => largest
+}
