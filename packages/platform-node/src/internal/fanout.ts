@@ -186,7 +186,11 @@ export class Hub {
 
   private arm(): void {
     if (this.scheduled || this.cancelWake !== undefined || this.done !== undefined) return
-    this.cancelWake = ReplayCursor.unsafeAwait(this.cursor, this.wake)
+    const cancel = ReplayCursor.unsafeAwait(this.cursor, this.wake)
+    // `unsafeAwait` calls `wake` at once when a byte is already there: the tick is scheduled and there is nothing
+    // to cancel. Keeping the stale canceller would make every later `arm` think the hub is armed: it would
+    // never wake again.
+    if (!this.scheduled) this.cancelWake = cancel
   }
 
   /** The buffer's wake-up (inside the writer's step): only schedules a tick. */
