@@ -1,4 +1,5 @@
 export * as Arbitraries from "./arbitraries.js"
 export * as Clients from "./clients.js"
+export * as Exactness from "./exactness.js"
 export * as Handshakes from "./handshakes.js"
 export * as Suites from "./suites.js"
