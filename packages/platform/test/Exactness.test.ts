@@ -3,10 +3,9 @@
  * path (a Stream per connection), the same property NodeReplayHttp's fan-out
  * passes (fewer runs: each connection costs a fiber and a Stream here).
  */
-import { Exactness } from "@scrollback/http-test-kit"
-import { serve } from "./util/serve.js"
+import { Exactness, Portable } from "@scrollback/http-test-kit"
 
-Exactness.exactnessSuite(serve, {
+Exactness.exactnessSuite(Portable.serve, {
   numRuns: 100,
   covers: ["refused", "no content", "ended", "failed", "gap", "resumed"]
 })

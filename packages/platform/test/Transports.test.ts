@@ -4,7 +4,6 @@
  * Stream per SSE and WebSocket connection). `@scrollback/platform-node` runs
  * the same suites against `NodeReplayHttp`.
  */
-import { Suites } from "@scrollback/http-test-kit"
-import { serve } from "./util/serve.js"
+import { Portable, Suites } from "@scrollback/http-test-kit"
 
-Suites.transports("the portable path (ReplayHttp.toHttpApp on NodeHttpServer)", serve)
+Suites.transports("the portable path (ReplayHttp.toHttpApp on NodeHttpServer)", Portable.serve)

@@ -121,7 +121,12 @@ const dechunk = (raw: Buffer): { body: Buffer; done: boolean } => {
 export const rawRequest = (
   port: number,
   head: string | Uint8Array,
-  options?: { readonly bound?: Duration.DurationInput; readonly halfClose?: boolean }
+  options?: {
+    readonly bound?: Duration.DurationInput
+    readonly halfClose?: boolean
+    /** The request is a HEAD: the answer has no body, whatever its headers say. */
+    readonly head?: boolean
+  }
 ): Effect.Effect<RawAnswer, never, Scope.Scope> =>
   Effect.flatMap(
     Effect.acquireRelease(
@@ -150,7 +155,9 @@ export const rawRequest = (
           const streaming = status === 101 ||
             (status === 200 && (headers["content-type"] ?? "").startsWith("text/event-stream"))
           if (streaming) return { status, headers, body: "", streaming: true, timedOut: false }
-          if (status === 204 || status === 304) return { status, headers, body: "", streaming: false, timedOut: false }
+          if (status === 204 || status === 304 || options?.head === true) {
+            return { status, headers, body: "", streaming: false, timedOut: false }
+          }
           if ((headers["transfer-encoding"] ?? "").toLowerCase().includes("chunked")) {
             const { body, done } = dechunk(raw)
             return done || closed || timedOut

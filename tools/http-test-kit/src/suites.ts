@@ -11,12 +11,13 @@
 import { describe } from "@effect/vitest"
 import type { Serve } from "./server.js"
 import { getSuite, metadataSuite } from "./suites/get.js"
+import { type AbortedOptions, abortedSuite } from "./suites/handshakes.js"
 import { propertySuite } from "./suites/properties.js"
 import { sseSuite } from "./suites/sse.js"
 import { wsSuite } from "./suites/ws.js"
 
 export type { Serve, ServeOptions, TestServer } from "./server.js"
-export { getSuite, metadataSuite, propertySuite, sseSuite, wsSuite }
+export { type AbortedOptions, abortedSuite, getSuite, metadataSuite, propertySuite, sseSuite, wsSuite }
 
 export interface TransportsOptions {
   /** Runs of each wire property. Default 100. */

@@ -6,8 +6,10 @@ import { ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import * as ReplayHttpError from "@scrollback/platform/ReplayHttpError"
 import * as ReplayProcess from "@scrollback/platform/ReplayProcess"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
 import { bytes, concat, decodeBase64, text } from "../bytes.js"
-import { eventually, json, request, status } from "../http.js"
+import { closesWithin, eventually, json, request, status } from "../http.js"
 import type { Serve } from "../server.js"
 import { collectSse, nextEvent, sse } from "../sse.js"
 
@@ -340,6 +342,28 @@ export const sseSuite = (serve: Serve): void => {
         yield* eventually(Effect.map(status(`${server.base}/scrollback/k/sse`), (code) => code === 200), {
           message: "the slot of a client that left is free"
         })
+      }))
+
+    it.scopedLive("server shutdown ends SSE responses (no end event) and long-polls, and the server's close completes", () =>
+      Effect.gen(function*() {
+        const serverScope = yield* Scope.make()
+        const server = yield* serve().pipe(Scope.extend(serverScope))
+        const buffer = yield* server.create("bye")
+        yield* buffer.write(bytes("before"))
+        const conn = yield* sse(`${server.base}/scrollback/bye/sse`)
+        yield* nextEvent(conn) // hello
+        yield* nextEvent(conn) // the bytes
+        const poll = yield* Effect.fork(request(`${server.base}/scrollback/bye?offset=6&wait=30000`))
+        yield* eventually(Effect.map(server.connections, (n) => n === 2), { message: "the long-poll is waiting" })
+        assert.isTrue(yield* closesWithin(serverScope, "5 seconds"), "the server closed within 5 s")
+        yield* conn.closed
+        assert.notInclude(conn.raw(), "event: end", "the buffer did not end")
+        const polled = yield* Fiber.join(poll)
+        assert.deepStrictEqual([polled.status, polled.body.length, polled.headers["scrollback-ended"]], [
+          200,
+          0,
+          "false"
+        ])
       }))
 
     it.scopedLive("the authorization hook: a denial answers with its status; it sees the key and transport", () =>

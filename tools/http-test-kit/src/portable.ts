@@ -1,33 +1,39 @@
-/** A portable-path server for the tests: the kit's `Serve`. */
+/**
+ * The portable path as a {@link Serve}: `ReplayHttp.toHttpApp` served by
+ * `HttpServer.serve` on `NodeHttpServer` (a Stream per SSE and WebSocket
+ * connection) — the reference every other server is compared with.
+ */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
-import type { Suites } from "@scrollback/http-test-kit"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Http from "node:http"
 import type * as Net from "node:net"
+import type { Serve } from "./server.js"
 
 /**
- * A portable-path server in the current scope. The app is served from a
- * layer built on top of the server's layer, so that on shutdown the handlers
- * (and their WebSocket sessions) are interrupted before the server closes.
+ * A portable-path server in the current scope: the Node server first, then
+ * the app (`toHttpApp`), then the handlers, so that a shutdown (closing the
+ * scope) releases them in the other order: the handlers go, the app's routes
+ * close (streaming answers end, WebSocket sessions say `1001`), and the Node
+ * server's close, which waits for its connections, completes.
  */
-export const serve: Suites.Serve = (options) =>
+export const serve: Serve = (options) =>
   Effect.gen(function*() {
     const registry = yield* Effect.orDie(ReplayRegistry.make())
     const http = yield* Effect.orDie(ReplayHttp.make({ list: true, ...options?.http }))
+    const nodeServer = Http.createServer()
+    const context = yield* Layer.build(NodeHttpServer.layer(() => nodeServer, { port: 0, host: "127.0.0.1" })).pipe(
+      Effect.orDie
+    )
     const app = yield* ReplayHttp.toHttpApp.pipe(
       Effect.provideService(ReplayHttp.ReplayHttp, http),
       Effect.provideService(ReplayRegistry.ReplayRegistry, registry),
       Effect.provideService(ReplayHttp.Authorization, options?.authorization ?? { authorize: () => Effect.void })
     )
-    const nodeServer = Http.createServer()
-    yield* Layer.build(
-      HttpServer.serve(app).pipe(
-        Layer.provideMerge(NodeHttpServer.layer(() => nodeServer, { port: 0, host: "127.0.0.1" }))
-      )
-    ).pipe(Effect.orDie)
+    yield* HttpServer.serveEffect(app).pipe(Effect.provide(context))
     const port = (nodeServer.address() as Net.AddressInfo).port
     return {
       port,
