@@ -135,7 +135,7 @@ describe("NodeReplayHttp flow control", () => {
 
   it.scopedLive("an SSE response that drains nothing for two keep-alive periods is dropped, freeing its slot", () =>
     Effect.gen(function*() {
-      const server = yield* serveNode({ http: { keepAlive: "200 millis", maxConnectionsPerBuffer: 2 } })
+      const server = yield* serveNode({ http: { keepAlive: "1 second", maxConnectionsPerBuffer: 2 } })
       const sockets = yield* watchSockets(server.server)
       const buffer = yield* server.create("k", 64 * 1024 * 1024)
       const reading = yield* Clients.sse(`${server.base}/scrollback/k/sse`)

@@ -491,7 +491,9 @@ export const check = (follower: Follower, join: Join, seen: Seen, log: Log): Arr
 /** Runs one scenario against a fresh server; dies with every problem found, or returns what came of it. */
 export const runScenario = (serve: Serve, scenario: Scenario): Effect.Effect<ReadonlyArray<Outcome>> =>
   Effect.scoped(Effect.gen(function*() {
-    const server = yield* serve()
+    // Liveness is not what this checks: no keep-alive decision (a ping, a dead peer) may end a follower that
+    // stalls on purpose on a slow machine.
+    const server = yield* serve({ http: { keepAlive: "1 hour" } })
     const buffer = yield* server.create("x", scenario.capacity)
     const writerDone = yield* Deferred.make<void>()
     const chunks: Array<Uint8Array> = []
