@@ -8,13 +8,16 @@
  * no Stream per connection.
  *
  * What needs Node lives here too: flow control on the socket (a connection
- * that stops draining is written no more until it drains; past
- * `maxBacklogBytes` of unsent bytes it is closed, `4429` on WebSocket), the
+ * that stops draining is written no more until it drains, and each message
+ * carries at most a quarter of `maxBacklogBytes`, so Node holds less than that
+ * for it; one that still holds more is closed, `4429` on WebSocket; an SSE
+ * response that drains nothing for two `keepAlive` periods is dropped), the
  * WebSocket handshake on the `ws` library (a client that leaves mid-handshake
  * frees its slot at once), server pings that find dead peers, a per-time
- * budget on what a WebSocket client sends (pings answered, not punished), and
- * a shutdown that always completes (connections asked to go, then destroyed
- * after `shutdownGrace`).
+ * budget on what a WebSocket client sends (pings answered, not punished; time
+ * read from the Effect `Clock`), and a shutdown that always completes (every
+ * request answered `503 ShuttingDown`, connections asked to go, then
+ * destroyed after `shutdownGrace`).
  *
  * Every other endpoint (`GET {prefix}/:key`, `/info`, the list) is the app's:
  * serve `ReplayHttp.routes` on this server. The checks, limits and wire format
@@ -60,14 +63,18 @@ export const DEFAULT_SHUTDOWN_GRACE: Duration.Duration = server.DEFAULT_SHUTDOWN
 export const DEFAULT_UPGRADE_TIMEOUT: Duration.Duration = server.DEFAULT_UPGRADE_TIMEOUT
 
 /**
+ * The server's own options (the transports' are `ReplayHttp.Options`). Each
+ * duration must be positive and finite: anything else fails with
+ * `InvalidHttpOptions`.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Options {
   /** At shutdown, connections still open this long after they were asked to go are destroyed. Default 1 second. */
-  readonly shutdownGrace?: Duration.Duration | undefined
+  readonly shutdownGrace?: Duration.DurationInput | undefined
   /** A WebSocket handshake that has not completed in this time is dropped, freeing its slot. Default 5 seconds. */
-  readonly upgradeTimeout?: Duration.Duration | undefined
+  readonly upgradeTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -96,7 +103,7 @@ export const make: (
   options?: Options
 ) => Effect.Effect<
   HttpServer.HttpServer,
-  ServeError,
+  ServeError | InvalidHttpOptions,
   Scope.Scope | ReplayHttp.ReplayHttp | ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization
 > = server.make
 
@@ -129,7 +136,7 @@ export const layer: (
   options?: Options
 ) => Layer.Layer<
   HttpServer.HttpServer | HttpPlatform.HttpPlatform | Etag.Generator | NodeContext.NodeContext,
-  ServeError,
+  ServeError | InvalidHttpOptions,
   ReplayHttp.ReplayHttp | ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization
 > = internal.layer
 

@@ -124,10 +124,9 @@ export const DEFAULT_LIMIT: number = internal.DEFAULT_LIMIT
 export const DEFAULT_MAX_LIMIT: number = internal.DEFAULT_MAX_LIMIT
 
 /**
- * The default bound on a connection's unsent bytes: 4 MiB (4,194,304 bytes).
- * Past it a WebSocket is closed with `4429` and an SSE response is ended
- * (the client resumes by offset), where the runtime exposes the backlog
- * (`@scrollback/platform-node`).
+ * The default bound on what the runtime holds unsent for one connection:
+ * 4 MiB (4,194,304 bytes). Enforced where the runtime exposes it
+ * (`@scrollback/platform-node`; see {@link Options}).
  *
  * @since 0.1.0
  * @category constants
@@ -208,7 +207,10 @@ export interface Options {
   readonly maxConnections?: number | undefined
   /** Streaming connections per buffer. Default 1,000; over it → `429`. */
   readonly maxConnectionsPerBuffer?: number | undefined
-  /** An SSE connection with nothing sent for this long gets a `: ping` comment. Default 15 seconds. */
+  /**
+   * An SSE connection with nothing sent for this long gets a `: ping` comment;
+   * on Node, WebSocket clients are pinged every half of it. Default 15 seconds.
+   */
   readonly keepAlive?: Duration.DurationInput | undefined
   /** The `retry:` sent at the start of each SSE response. Default 1 second. */
   readonly sseRetry?: Duration.DurationInput | undefined
@@ -219,16 +221,20 @@ export interface Options {
   /** The largest `limit` a GET accepts; above it → `413`. Default 8 MiB. */
   readonly maxLimit?: number | undefined
   /**
-   * A connection whose unsent bytes exceed this is closed (WebSocket: `4429`);
-   * the client resumes by offset. Keep it at least the buffers' capacity so a
-   * full replay fits. Default 4 MiB.
+   * On Node (`@scrollback/platform-node`): the most bytes held unsent for one
+   * connection. Flow control keeps a connection that stops reading below it
+   * (it is written no more until it drains, and each message carries at most
+   * a quarter of this); one that still holds more is closed (WebSocket:
+   * `4429`, SSE: ended) and resumes by offset. Values below the socket's
+   * high-water mark (16 KiB) close connections that merely have bytes in
+   * flight. Not enforced on the portable path. Default 4 MiB.
    */
   readonly maxBacklogBytes?: number | undefined
   /** The largest WebSocket message a client may send. Default 4 KiB. */
   readonly wsMaxMessageBytes?: number | undefined
-  /** What a WebSocket client may send per second, pings included. Default 16 KiB. */
+  /** On Node: what a WebSocket client may send per second, pings included (past it: `1008`). Default 16 KiB. */
   readonly wsInboundBytesPerSecond?: number | undefined
-  /** The burst of that budget. Default 64 KiB. */
+  /** On Node: the burst of that budget. Default 64 KiB. */
   readonly wsInboundBurstBytes?: number | undefined
   /** Browser origins allowed to use the endpoints. Default `"same-origin"`. */
   readonly allowedOrigins?: AllowedOrigins | undefined

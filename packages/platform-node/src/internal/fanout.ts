@@ -117,7 +117,8 @@ export class Member {
     if (this.closed) return
     const made = Effect.runSync(Effect.either(ReplayCursor.make(this.hub.buffer, {
       from: { epoch: this.hub.buffer.epoch, offset: position },
-      onEvicted: this.onEvicted
+      onEvicted: this.onEvicted,
+      maxChunkBytes: this.hub.maxChunkBytes
     })))
     if (Either.isLeft(made)) {
       // Evicted under "fail" while it was not reading: finished like a cursor that fell behind.
@@ -149,16 +150,26 @@ export class Hub {
   constructor(
     readonly buffer: ReplayBuffer.ReplayBuffer,
     readonly format: Format,
+    /** The most bytes one message carries (the step of every cursor of this hub). */
+    readonly maxChunkBytes: number,
     private readonly onEmpty: (hub: Hub) => void
   ) {
-    this.cursor = Effect.runSync(Effect.orDie(ReplayCursor.make(buffer, { from: "live", onEvicted: "clamp" })))
+    this.cursor = Effect.runSync(
+      Effect.orDie(ReplayCursor.make(buffer, { from: "live", onEvicted: "clamp", maxChunkBytes }))
+    )
   }
 
-  /** A connection from a cursor of its own (replaying from its start): it joins once caught up. */
+  /**
+   * A connection from a cursor of its own (replaying from its start): it
+   * joins once caught up. A cursor with another step is made again at its
+   * position (nothing was read from it yet), so every message is at most
+   * `maxChunkBytes`.
+   */
   attach(outlet: Outlet, cursor: ReplayCursor.ReplayCursor): Member {
     const member = new Member(this, outlet, cursor.onEvicted, cursor)
     this.all.add(member)
-    member.pump()
+    if (cursor.maxChunkBytes === this.maxChunkBytes) member.pump()
+    else member.resume(cursor.position)
     return member
   }
 
@@ -186,7 +197,11 @@ export class Hub {
 
   private arm(): void {
     if (this.scheduled || this.cancelWake !== undefined || this.done !== undefined) return
-    this.cancelWake = ReplayCursor.unsafeAwait(this.cursor, this.wake)
+    const cancel = ReplayCursor.unsafeAwait(this.cursor, this.wake)
+    // `unsafeAwait` calls `wake` at once when a byte is already there: the tick is scheduled and there is nothing
+    // to cancel. Keeping the stale canceller would make every later `arm` think the hub is armed: it would
+    // never wake again.
+    if (!this.scheduled) this.cancelWake = cancel
   }
 
   /** The buffer's wake-up (inside the writer's step): only schedules a tick. */
@@ -264,12 +279,16 @@ export class Hub {
 /** The hubs of one format, one per buffer held by a connection. */
 export class Hubs {
   private readonly hubs = new Map<ReplayBuffer.ReplayBuffer, Hub>()
-  constructor(private readonly format: Format) {}
+  constructor(
+    private readonly format: Format,
+    /** The most bytes one message carries. Default `ReplayCursor.DEFAULT_MAX_CHUNK_BYTES`. */
+    private readonly maxChunkBytes: number = ReplayCursor.DEFAULT_MAX_CHUNK_BYTES
+  ) {}
 
   attach(buffer: ReplayBuffer.ReplayBuffer, outlet: Outlet, cursor: ReplayCursor.ReplayCursor): Member {
     let hub = this.hubs.get(buffer)
     if (hub === undefined) {
-      hub = new Hub(buffer, this.format, (empty) => {
+      hub = new Hub(buffer, this.format, this.maxChunkBytes, (empty) => {
         if (this.hubs.get(buffer) === empty) this.hubs.delete(buffer)
       })
       this.hubs.set(buffer, hub)

@@ -3,7 +3,7 @@ import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import type { OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import * as ReplayCursor from "@scrollback/core/ReplayCursor"
-import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
+import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayHttpError from "@scrollback/platform/ReplayHttpError"
 import * as ReplayInteractive from "@scrollback/platform/ReplayInteractive"
@@ -81,12 +81,12 @@ const streamingTarget = (
     return undefined
   }
   // A malformed key is answered by the app (its 400 names the key).
-  return /^[A-Za-z0-9._~-]{1,128}$/.test(key) && key !== "." && key !== ".." ? { key, transport: parts[1] } : undefined
+  return ReplayRegistry.isValidKey(key) ? { key, transport: parts[1] } : undefined
 }
 
 /** A streaming connection of the fast path, for keep-alives and shutdown. */
 interface Connection {
-  keepAlive(now: number): void
+  keepAlive(): void
   /** Asks the peer to go (SSE: the response ends; WebSocket: close 1001). */
   close(): void
   /** Destroys the socket now. */
@@ -109,6 +109,8 @@ interface Shared {
   readonly config: ReplayHttp.ResolvedOptions
   readonly graceMillis: number
   readonly connections: Set<Connection>
+  /** The Effect `Clock` of the server's scope (a test drives keep-alives and budgets with `TestClock`). */
+  readonly now: () => number
 }
 
 /**
@@ -121,22 +123,37 @@ const session = Symbol("scrollback/session")
 
 /** An SSE response served by the fan-out. */
 class SseSession implements Outlet, Connection {
-  lastWrite = Date.now()
+  lastWrite: number
   member: Member | undefined = undefined
+  /** Whether the response may still be written to: not once it was ended (a write after `end` throws). */
+  open = true
   constructor(
     readonly shared: Shared,
     readonly response: Http.ServerResponse,
     readonly epoch: string,
     readonly release: () => void
-  ) {}
+  ) {
+    this.lastWrite = shared.now()
+  }
 
   write(message: Uint8Array | string): boolean {
-    this.lastWrite = Date.now()
     const response = this.response
+    if (!this.open || response.destroyed) return false
+    this.lastWrite = this.shared.now()
     const ok = response.write(message)
     // Flow control keeps the backlog near the socket's high-water mark; a single message past the bound ends it.
-    if (response.writableLength > this.shared.config.maxBacklogBytes) response.destroy()
+    if (response.writableLength > this.shared.config.maxBacklogBytes && this.stop()) response.destroy()
     return ok
+  }
+
+  /** Nothing more is written: the member leaves its hub and the slot is free. `false` if it had stopped already. */
+  stop(): boolean {
+    if (!this.open) return false
+    this.open = false
+    this.member?.close()
+    this.member = undefined
+    this.release()
+    return true
   }
 
   onDrain(resume: () => void): void {
@@ -144,6 +161,7 @@ class SseSession implements Outlet, Connection {
   }
 
   finish(exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, position: number): void {
+    if (!this.stop()) return
     // Only a producer's failure is an end; an eviction under "fail" just closes (the client gets 410 next).
     if (Exit.isSuccess(exit)) {
       this.response.end(ReplayProtocol.sseEnd(this.epoch, position, { status: "ended" }))
@@ -157,12 +175,20 @@ class SseSession implements Outlet, Connection {
     this.response.end()
   }
 
-  keepAlive(now: number): void {
-    if (now - this.lastWrite >= this.shared.config.keepAliveMillis) this.write(ReplayProtocol.ssePing)
+  keepAlive(): void {
+    if (!this.open) return
+    const silent = this.shared.now() - this.lastWrite
+    if (this.response.writableNeedDrain) {
+      // Nothing drained for two keep-alive periods: the peer is gone or stalled; it resumes by offset if not.
+      if (silent >= 2 * this.shared.config.keepAliveMillis && this.stop()) this.response.destroy()
+      // A response that is not draining gains nothing from a ping: its backlog would only grow.
+      return
+    }
+    if (silent >= this.shared.config.keepAliveMillis) this.write(ReplayProtocol.ssePing)
   }
 
   close(): void {
-    this.response.end()
+    if (this.stop()) this.response.end()
   }
 
   destroy(): void {
@@ -172,9 +198,7 @@ class SseSession implements Outlet, Connection {
   /** The response closed (ended, or the client went away): the slot is free and the member leaves its hub. */
   closed(): void {
     this.shared.connections.delete(this)
-    this.member?.close()
-    this.member = undefined
-    this.release()
+    this.stop()
   }
 }
 
@@ -187,14 +211,16 @@ function onSseClose(this: Http.ServerResponse & { [session]?: SseSession | undef
 class WsSession implements Outlet, Connection {
   member: Member | undefined = undefined
   /** When a message was last sent: after `keepAlive` of silence, a `{"type":"ping"}` message. */
-  lastSent = Date.now()
+  lastSent: number
   /** The interactive session (`?terminal=1` on a key that has one); `undefined` for a plain follower. */
   interactive: ReplayInteractive.Session | undefined = undefined
-  /** Whether the peer sent anything (a pong, or any byte) since the last ping. */
+  /** Whether the peer sent or read anything (a pong, any byte, a drain) since the last ping. */
   alive = true
+  /** Whether data may still be sent: not once the session is ending. */
+  open = true
   /** The inbound budget, a token bucket: `wsInboundBurstBytes` at once, refilled at `wsInboundBytesPerSecond`. */
   tokens: number
-  tokensAt = Date.now()
+  tokensAt: number
   constructor(
     readonly shared: Shared,
     readonly client: WS.WebSocket,
@@ -202,11 +228,13 @@ class WsSession implements Outlet, Connection {
     readonly release: () => void
   ) {
     this.tokens = shared.config.wsInboundBurstBytes
+    this.tokensAt = this.lastSent = shared.now()
   }
 
   write(message: Uint8Array | string): boolean {
+    if (!this.open) return false
     const socket = this.socket
-    this.lastSent = Date.now()
+    this.lastSent = this.shared.now()
     this.client.send(message)
     if (socket.writableLength > this.shared.config.maxBacklogBytes) {
       this.drop(CLOSE_SLOW_CONSUMER, `slow consumer: ${socket.writableLength} unsent bytes`)
@@ -220,41 +248,61 @@ class WsSession implements Outlet, Connection {
   }
 
   finish(exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, _position: number): void {
+    if (!this.open) return
     const client = this.client
     if (Exit.isSuccess(exit)) {
       client.send(ReplayProtocol.wsMessage({ type: "end", status: "ended" }))
-      return client.close(CLOSE_NORMAL, "end")
+      return this.end(CLOSE_NORMAL, "end")
     }
     const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
     if (error !== undefined && error._tag === "ProducerFailed") {
       client.send(ReplayProtocol.wsMessage({ type: "end", ...ReplayProtocol.endOf(Exit.fail(error)) }))
-      return client.close(CLOSE_NORMAL, "end")
+      return this.end(CLOSE_NORMAL, "end")
     }
-    if (error !== undefined) return client.close(ReplayProtocol.closeCodeOf(error), closeReason(error.message))
-    client.close(CLOSE_NORMAL, "end")
+    if (error !== undefined) return this.end(ReplayProtocol.closeCodeOf(error), error.message)
+    this.end(CLOSE_NORMAL, "end")
   }
 
-  keepAlive(now: number): void {
-    // A peer that did not answer the last ping is gone: its connection is destroyed.
+  keepAlive(): void {
+    // A peer that did not answer the last ping (and read nothing meanwhile) is gone: its connection is destroyed.
     if (!this.alive) return this.client.terminate()
     this.alive = false
     this.client.ping()
     // A browser cannot see protocol pings: a message tells the client the connection is alive.
-    if (now - this.lastSent >= this.shared.config.keepAliveMillis && this.member !== undefined && !this.member.closed) {
+    if (
+      this.shared.now() - this.lastSent >= this.shared.config.keepAliveMillis && this.member !== undefined &&
+      !this.member.closed
+    ) {
       this.write(ReplayProtocol.wsPing)
     }
   }
 
   close(): void {
-    this.client.close(CLOSE_GOING_AWAY, "server shutdown")
+    this.drop(CLOSE_GOING_AWAY, "server shutdown")
   }
 
   destroy(): void {
     this.client.terminate()
   }
 
-  /** Closes with `code`, and destroys the socket if the peer has not closed it within the grace. */
+  /** Nothing more is sent: the member leaves its hub and the slot is free. `false` if it had stopped already. */
+  stop(): boolean {
+    if (!this.open) return false
+    this.open = false
+    this.member?.close()
+    this.member = undefined
+    this.release()
+    return true
+  }
+
+  /** The session's end: the close frame after everything sent (`ws` destroys a peer that never answers it). */
+  end(code: number, reason: string): void {
+    if (this.stop()) this.client.close(code, closeReason(reason))
+  }
+
+  /** Closes with `code`; a peer that does not finish the closing handshake within the grace is destroyed. */
   drop(code: number, reason: string): void {
+    if (!this.stop()) return
     this.client.close(code, closeReason(reason))
     const socket = this.socket
     setTimeout(() => socket.destroy(), this.shared.graceMillis).unref()
@@ -263,11 +311,11 @@ class WsSession implements Outlet, Connection {
   /** Every byte the client sends counts, pings included: a budget per time, refilled as it goes. */
   received(bytes: number): void {
     this.alive = true
-    const now = Date.now()
+    const now = this.shared.now()
     const config = this.shared.config
     this.tokens = Math.min(
       config.wsInboundBurstBytes,
-      this.tokens + (now - this.tokensAt) * config.wsInboundBytesPerSecond / 1000
+      this.tokens + Math.max(0, now - this.tokensAt) * config.wsInboundBytesPerSecond / 1000
     )
     this.tokensAt = now
     this.tokens -= bytes
@@ -300,9 +348,7 @@ class WsSession implements Outlet, Connection {
 
   closed(): void {
     this.shared.connections.delete(this)
-    this.member?.close()
-    this.member = undefined
-    this.release()
+    this.stop()
   }
 }
 
@@ -339,24 +385,60 @@ function onWsData(this: WithSession<Stream.Duplex>, chunk: Buffer): void {
   this[session]?.received(chunk.length)
 }
 
+/** The kernel took bytes off a full socket: the peer is reading (its pong may be queued behind them). */
+function onWsDrain(this: WithSession<Stream.Duplex>): void {
+  const current = this[session]
+  if (current !== undefined) current.alive = true
+}
+
+/** A positive finite duration in milliseconds, or `InvalidHttpOptions` naming the option. */
+const positiveMillis = (
+  option: string,
+  value: Duration.DurationInput | undefined,
+  fallback: Duration.Duration
+): Effect.Effect<number, ReplayHttpError.InvalidHttpOptions> => {
+  const duration = value === undefined ? Option.some(fallback) : Duration.decodeUnknown(value)
+  const millis = Option.isSome(duration) ? Duration.toMillis(duration.value) : NaN
+  return millis > 0 && Number.isFinite(millis)
+    ? Effect.succeed(Math.ceil(millis))
+    : Effect.fail(
+      new ReplayHttpError.InvalidHttpOptions({ option, value, reason: "must be a positive finite duration" })
+    )
+}
+
 /** @internal */
 export const make = (
   evaluate: LazyArg<Http.Server>,
   listen: Net.ListenOptions,
   options?: Api.Options
-): Effect.Effect<HttpServer.HttpServer, ServeError, Scope.Scope | Services> =>
+): Effect.Effect<HttpServer.HttpServer, ServeError | ReplayHttpError.InvalidHttpOptions, Scope.Scope | Services> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<Services>()
     const run = Runtime.runCallback(runtime)
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
     const http = yield* ReplayHttp.ReplayHttp
     const interactive = Option.getOrUndefined(yield* Effect.serviceOption(ReplayInteractive.ReplayInteractive))
     const config = http.options
-    const graceMillis = Duration.toMillis(options?.shutdownGrace ?? DEFAULT_SHUTDOWN_GRACE)
-    const upgradeTimeoutMillis = Duration.toMillis(options?.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT)
+    const graceMillis = yield* positiveMillis("shutdownGrace", options?.shutdownGrace, DEFAULT_SHUTDOWN_GRACE)
+    const upgradeTimeoutMillis = yield* positiveMillis(
+      "upgradeTimeout",
+      options?.upgradeTimeout,
+      DEFAULT_UPGRADE_TIMEOUT
+    )
+    /** The streaming connections being served, for keep-alives and shutdown. */
     const connections = new Set<Connection>()
-    const shared: Shared = { config, graceMillis, connections }
-    const sseHubs = new Hubs(sseFormat)
-    const wsHubs = new Hubs(wsFormat)
+    /** WebSocket requests between the upgrade event and their session (upgraded sockets are not the HTTP server's). */
+    const pending = new Set<Stream.Duplex>()
+    const shared: Shared = { config, graceMillis, connections, now }
+    // A message carries at most a quarter of maxBacklogBytes of data: with flow control (nothing more is written
+    // to a connection whose socket is past its high-water mark) Node then holds less than the bound for it.
+    const maxChunkBytes = Math.max(
+      1,
+      Math.min(ReplayCursor.DEFAULT_MAX_CHUNK_BYTES, Math.floor(config.maxBacklogBytes / 4))
+    )
+    const sseHubs = new Hubs(sseFormat, maxChunkBytes)
+    const wsHubs = new Hubs(wsFormat, maxChunkBytes)
     let shuttingDown = false
     const wss = new WS.WebSocketServer({
       noServer: true,
@@ -394,7 +476,6 @@ export const make = (
     }
 
     const sse = (request: Http.IncomingMessage, response: Http.ServerResponse, key: string): void => {
-      if (shuttingDown) return refuseResponse(response, { error: new ReplayHttpError.ShuttingDown(), headers: RETRY })
       run(ReplayHttp.prepareRead(readOf(request, "sse", key)), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) {
@@ -405,8 +486,11 @@ export const make = (
           }
           const plan = exit.value
           // A client that already left gets nothing: its slot is freed at once.
-          if (response.destroyed || response.socket === null || response.socket.destroyed || shuttingDown) {
-            return plan.release()
+          if (response.destroyed || response.socket === null || response.socket.destroyed) return plan.release()
+          if (shuttingDown) {
+            // Checked while the hook ran: refused like a request that came after the shutdown began.
+            plan.release()
+            return refuseResponse(response, shuttingDownRefusal)
           }
           if (plan.atEnd) {
             response.writeHead(204, { "cache-control": "no-store" })
@@ -493,11 +577,12 @@ export const make = (
     }
 
     const ws = (request: Http.IncomingMessage, socket: Stream.Duplex, head: Buffer, key: string): void => {
-      socket.on("error", noop)
-      if (shuttingDown) return refuseSocket(socket, { error: new ReplayHttpError.ShuttingDown(), headers: RETRY })
+      pending.add(socket)
+      socket.once("close", () => pending.delete(socket))
       run(prepareWs(readOf(request, "ws", key)), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) {
+            pending.delete(socket)
             const refused = exit.cause._tag === "Fail" ? exit.cause.error : undefined
             return refused !== undefined ? refuseSocket(socket, refused) : socket.destroy()
           }
@@ -505,9 +590,15 @@ export const make = (
           // The slot, and the interactive session (closed exactly once, whatever path the connection takes).
           const release = interactiveSession === undefined ? plan.release : releaseBoth(plan, interactiveSession)
           // A client that already left (or half-closed) gets no handshake: its slot is freed at once.
-          if (socket.destroyed || !socket.writable || socket.readableEnded || shuttingDown) {
+          if (socket.destroyed || !socket.writable || socket.readableEnded) {
+            pending.delete(socket)
             release()
             return socket.destroy()
+          }
+          if (shuttingDown) {
+            pending.delete(socket)
+            release()
+            return refuseSocket(socket, shuttingDownRefusal)
           }
           // `ws` never calls back for a client that went away during the handshake: the close frees the slot.
           const abandoned = () => {
@@ -518,6 +609,7 @@ export const make = (
           socket.once("close", abandoned)
           wss.handleUpgrade(request, socket, head, (client) => {
             clearTimeout(timer)
+            pending.delete(socket)
             socket.removeListener("close", abandoned)
             serveWs(client, socket, plan, release, interactiveSession)
           })
@@ -541,10 +633,14 @@ export const make = (
       client.on("pong", onWsPong)
       client.on("message", onWsMessage)
       socket.on("data", onWsData)
-      client.send(ReplayProtocol.wsMessage({ type: "hello", ...plan.hello }))
+      socket.on("drain", onWsDrain)
+      if (shuttingDown) return connection.drop(CLOSE_GOING_AWAY, "server shutdown")
+      // A refusal known after the upgrade is the close alone, as on the portable path: its hello would describe a
+      // cursor that reads nothing.
       if (plan.refused !== undefined) {
-        return client.close(ReplayProtocol.closeCodeOf(plan.refused.error), closeReason(plan.refused.error.message))
+        return connection.end(ReplayProtocol.closeCodeOf(plan.refused.error), plan.refused.error.message)
       }
+      client.send(ReplayProtocol.wsMessage({ type: "hello", ...plan.hello }))
       if (interactiveSession !== undefined) {
         connection.interactive = interactiveSession
         // Its first messages (the screen at its start), before any byte.
@@ -559,6 +655,21 @@ export const make = (
     // The streaming endpoints are served here, before the app sees them: no fiber per connection.
     const emit = server.emit
     server.emit = function(this: Http.Server, event: string | symbol, ...args: Array<any>): boolean {
+      // Node takes its error listener off a socket it hands to `upgrade` listeners: a peer that goes away while
+      // anyone (this server, the app's own upgrade handling) writes to it would be an uncaught EPIPE.
+      if (event === "upgrade") (args[1] as Stream.Duplex).on("error", noop)
+      if (shuttingDown && (event === "request" || event === "upgrade")) {
+        // The app's handlers are gone (its layer closed first): every request is refused until the server closes.
+        if (event === "request") {
+          const response = args[1] as Http.ServerResponse
+          response.shouldKeepAlive = false
+          refuseResponse(response, shuttingDownRefusal)
+        } else {
+          const socket = args[1] as Stream.Duplex
+          refuseSocket(socket, shuttingDownRefusal)
+        }
+        return true
+      }
       if (event === "request") {
         const [request, response] = args as [Http.IncomingMessage, Http.ServerResponse]
         const target = request.method === "GET" ? streamingTarget(config.prefix, request.url ?? "/") : undefined
@@ -580,14 +691,12 @@ export const make = (
     // no one answers). This one answers the handshakes no other listener takes: 404.
     server.on("upgrade", function(this: Http.Server, request: Http.IncomingMessage, socket: Stream.Duplex) {
       if (this.listenerCount("upgrade") > 1) return
-      socket.on("error", noop)
       const path = (request.url ?? "/").split("?")[0]
       refuseSocket(socket, { error: new ReplayHttpError.NotFound({ path }), headers: {} })
     })
 
     const ticker = setInterval(() => {
-      const now = Date.now()
-      for (const connection of connections) connection.keepAlive(now)
+      for (const connection of connections) connection.keepAlive()
     }, Math.max(10, Math.floor(config.keepAliveMillis / 2)))
     ticker.unref()
 
@@ -599,12 +708,15 @@ export const make = (
       Effect.async<void>((resume) => {
         shuttingDown = true
         clearInterval(ticker)
-        for (const connection of connections) connection.close()
+        // Idle keep-alive connections first: once a response is ended Node counts its connection as idle, and
+        // would destroy it with its unsent bytes instead of giving it the grace.
         server.closeIdleConnections()
+        for (const connection of Array.from(connections)) connection.close()
         const deadline = Date.now() + graceMillis
         const check = () => {
-          if (connections.size === 0 || Date.now() >= deadline) {
-            for (const connection of connections) connection.destroy()
+          if ((connections.size === 0 && pending.size === 0) || Date.now() >= deadline) {
+            for (const connection of Array.from(connections)) connection.destroy()
+            for (const socket of Array.from(pending)) socket.destroy()
             server.closeAllConnections()
             wss.close()
             return resume(Effect.void)
@@ -618,6 +730,8 @@ export const make = (
   })
 
 const RETRY = { "retry-after": "1" } as const
+
+const shuttingDownRefusal: ReplayHttp.Refusal = { error: new ReplayHttpError.ShuttingDown(), headers: RETRY }
 
 /** A read's plan, and its interactive session if it has one. */
 interface Prepared {

@@ -1,6 +1,7 @@
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -52,6 +53,24 @@ export interface Service extends Api.ReplayHttp {
 /** @internal */
 export const tag: Context.Tag<Api.ReplayHttp, Api.ReplayHttp> = Context.GenericTag<Api.ReplayHttp>(
   "@scrollback/platform/ReplayHttp"
+)
+
+/**
+ * Completed when the routes' scope closes (the server shuts down): streaming
+ * responses end, long-polls answer and WebSocket sessions close with `1001`,
+ * so a server whose shutdown waits for its connections (as `NodeHttpServer`
+ * does) is not held open by a follower.
+ *
+ * @internal
+ */
+export class Closing
+  extends Context.Tag("@scrollback/platform/ReplayHttp/Closing")<Closing, Deferred.Deferred<void>>()
+{}
+
+/** Completes when the routes close; never, outside them. @internal */
+export const whenClosing: Effect.Effect<void> = Effect.flatMap(
+  Effect.serviceOption(Closing),
+  (closing) => closing._tag === "Some" ? Deferred.await(closing.value) : Effect.never
 )
 
 /** The service's internals (every `ReplayHttp` is made by `make`). @internal */

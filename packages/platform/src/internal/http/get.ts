@@ -11,7 +11,7 @@ import type * as Scope from "effect/Scope"
 import type * as Api from "../../ReplayHttp.js"
 import * as HttpError from "../../ReplayHttpError.js"
 import * as Protocol from "../protocol.js"
-import { tag } from "./config.js"
+import { tag, whenClosing } from "./config.js"
 import { decodeGetQuery, prepareRead, readRequest, refusal, startRefusal, takeSlot } from "./read.js"
 
 const concat = (chunks: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
@@ -67,7 +67,11 @@ export const get = (
     if (step._tag === "Pending" && waitMillis > 0) {
       const release = yield* Either.match(takeSlot(http, buffer), { onLeft: Effect.fail, onRight: Effect.succeed })
       yield* Effect.addFinalizer(() => Effect.sync(release))
-      const ready = yield* Effect.raceFirst(ReplayCursor.next(cursor), Effect.as(Effect.sleep(waitMillis), undefined))
+      // The wait ends early when the routes close: the answer is what there is (nothing yet).
+      const ready = yield* ReplayCursor.next(cursor).pipe(
+        Effect.raceFirst(Effect.as(Effect.sleep(waitMillis), undefined)),
+        Effect.raceFirst(Effect.as(whenClosing, undefined))
+      )
       if (ready !== undefined) step = take(ready)
     }
     // Under "fail", a read that fell behind eviction while it waited is refused like one that started there.

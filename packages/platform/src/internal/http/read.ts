@@ -234,7 +234,34 @@ export const handshakeRefusal = (headers: Readonly<Record<string, string | undef
   if (version !== "13" && version !== "8") {
     return badRequest("sec-websocket-version", "missing or invalid Sec-WebSocket-Version header (13 or 8)")
   }
+  const protocols = headers["sec-websocket-protocol"]
+  if (protocols !== undefined && !validProtocols(protocols)) {
+    return badRequest(
+      "sec-websocket-protocol",
+      "invalid Sec-WebSocket-Protocol header (a comma-separated list of distinct tokens)"
+    )
+  }
   return undefined
+}
+
+/** An RFC 7230 token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/**
+ * A `Sec-WebSocket-Protocol` list as RFC 6455 (section 4.1) has it, and as
+ * the `ws` library parses it: distinct tokens separated by commas, with
+ * optional spaces or tabs around them. A list that fails this would be
+ * refused by the runtime's WebSocket server with a bare `400`, after the
+ * connection slot was taken.
+ */
+const validProtocols = (header: string): boolean => {
+  const seen = new Set<string>()
+  for (const part of header.split(",")) {
+    const protocol = part.replace(/^[ \t]+|[ \t]+$/g, "")
+    if (!TOKEN.test(protocol) || seen.has(protocol)) return false
+    seen.add(protocol)
+  }
+  return true
 }
 
 const decodeLastEventId = Schema.decodeUnknownEither(Protocol.PositionFromString)

@@ -1,18 +1,19 @@
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import type * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Api from "../../ReplayHttp.js"
 import * as HttpError from "../../ReplayHttpError.js"
-import { authorizationTag, layer, tag } from "./config.js"
+import { authorizationTag, Closing, layer, tag } from "./config.js"
 import { get } from "./get.js"
 import { info, list } from "./meta.js"
 import { badRequest, checkRequest, refusal, refusalResponse } from "./read.js"
@@ -74,9 +75,13 @@ const notFoundResponse = (http: Api.ReplayHttp, request: HttpServerRequest.HttpS
 export const routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Services> = Layer.scopedDiscard(
   Effect.gen(function*() {
     const http = yield* tag
+    // Streaming answers end when the routes close (see `Closing`).
+    const closing = yield* Deferred.make<void>()
+    yield* Effect.addFinalizer(() => Deferred.succeed(closing, undefined))
     const context = Context.make(tag, http).pipe(
       Context.add(ReplayRegistry.ReplayRegistry, yield* ReplayRegistry.ReplayRegistry),
-      Context.add(authorizationTag, yield* authorizationTag)
+      Context.add(authorizationTag, yield* authorizationTag),
+      Context.add(Closing, closing)
     )
     const provide = <R>(
       handler: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<
@@ -105,6 +110,17 @@ export const routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Serv
   })
 )
 
+/**
+ * The router's configuration for these routes: `find-my-way` matches a
+ * parameter of at most 100 characters by default, and a key may have 128
+ * (three times that, percent-encoded).
+ *
+ * @internal
+ */
+export const ROUTER_CONFIG = { maxParamLength: 3 * ReplayRegistry.MAX_KEY_LENGTH } as const
+
+const routerConfig = Layer.succeed(HttpLayerRouter.RouterConfig, ROUTER_CONFIG)
+
 /** @internal */
 export const toHttpApp: Effect.Effect<
   HttpApp.Default<never, Scope.Scope>,
@@ -113,7 +129,7 @@ export const toHttpApp: Effect.Effect<
 > = Effect.flatMap(tag, (http) =>
   Effect.map(
     // Built with a memo map of its own (`Layer.build`), so each app has its own router and captured services.
-    Layer.build(Layer.provideMerge(routes, HttpLayerRouter.layer)),
+    Layer.build(Layer.provideMerge(routes, HttpLayerRouter.layer.pipe(Layer.provide(routerConfig)))),
     (context) =>
       // Every route answers for itself; a path outside them all is a JSON 404, anything else a defect.
       Effect.catchAll(
@@ -125,14 +141,21 @@ export const toHttpApp: Effect.Effect<
       )
   ))
 
-/** @internal */
+/**
+ * Serves the app of {@link toHttpApp} (not the bare routes): a path outside
+ * every route is then the JSON `404` too, not the router's empty one.
+ *
+ * @internal
+ */
 export const serve = (
   options?: Api.Options
 ): Layer.Layer<
   never,
   HttpError.InvalidHttpOptions,
   HttpServer.HttpServer | ReplayRegistry.ReplayRegistry | Api.Authorization
-> =>
-  HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provide(layer(options))
-  )
+> => serveApp.pipe(Layer.provide(layer(options)))
+
+/** The app of {@link toHttpApp} on the `HttpServer` in the context, for the service in the context. @internal */
+export const serveApp: Layer.Layer<never, never, HttpServer.HttpServer | Services> = Layer.unwrapScoped(
+  Effect.map(toHttpApp, (app) => HttpServer.serve(app))
+)

@@ -3,13 +3,15 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../../ReplayHttp.js"
 import { fromCursor } from "../follow.js"
 import * as Protocol from "../protocol.js"
-import { tag } from "./config.js"
+import { Closing, tag } from "./config.js"
 import { prepareRead, readRequest } from "./read.js"
 
 const PING = { _tag: "Ping" } as const
@@ -39,7 +41,12 @@ export const SSE_HEADERS = {
  */
 export const sseBody = (
   plan: Api.ReadPlan,
-  options: { readonly retryMillis: number; readonly keepAliveMillis: number }
+  options: {
+    readonly retryMillis: number
+    readonly keepAliveMillis: number
+    /** Ends the response (without an end event: the buffer did not end) when it completes. */
+    readonly closing?: Effect.Effect<void> | undefined
+  }
 ): Stream.Stream<Uint8Array> => {
   const { cursor, hello } = plan
   const epoch = hello.epoch
@@ -69,6 +76,7 @@ export const sseBody = (
         )
         : Stream.empty
     ),
+    options.closing === undefined ? identity : Stream.interruptWhen(options.closing),
     Stream.prepend(Chunk.of(Protocol.sseHello(hello, options.retryMillis))),
     Stream.ensuring(Effect.sync(plan.release))
   )
@@ -90,7 +98,13 @@ export const sse = (
     // Released with the request's scope too, should the response never be streamed.
     yield* Effect.addFinalizer(() => Effect.sync(plan.release))
     return HttpServerResponse.stream(
-      sseBody(plan, { retryMillis: options.sseRetryMillis, keepAliveMillis: options.keepAliveMillis }),
+      sseBody(plan, {
+        retryMillis: options.sseRetryMillis,
+        keepAliveMillis: options.keepAliveMillis,
+        closing: yield* Effect.serviceOption(Closing).pipe(
+          Effect.map((closing) => closing._tag === "Some" ? Deferred.await(closing.value) : undefined)
+        )
+      }),
       { headers: SSE_HEADERS }
     )
   })

@@ -12,7 +12,7 @@ import * as Stream from "effect/Stream"
 import type * as Api from "../../ReplayHttp.js"
 import { framesOf } from "../follow.js"
 import * as Protocol from "../protocol.js"
-import { tag } from "./config.js"
+import { tag, whenClosing } from "./config.js"
 import { badRequest, prepareRead, readRequest } from "./read.js"
 
 /** @internal */
@@ -149,17 +149,17 @@ const session = (
       })),
       Effect.forkDaemon
     )
-    // A handshake that never completed leaves the reader in an uninterruptible acquisition: interrupted in the
-    // background then, so the request scope (and the connection slot) is freed.
-    let stuck = false
-    yield* Effect.addFinalizer(() => stuck ? Fiber.interruptFork(reader) : Fiber.interrupt(reader))
+    // The reader runs the handshake, in the runtime's acquisition of the socket, which may be uninterruptible
+    // and never end (on Node, `ws` drops its callback when the client left before the handshake ran, or when it
+    // answered the handshake itself). Awaiting such a reader would hold the session, its connection slot and the
+    // server's shutdown forever: it is awaited only once the handshake completed (from then on it is
+    // interruptible), and interrupted in the background before that — whether the session gave up waiting or
+    // was interrupted while it waited (the client left, or the server shuts down).
+    yield* Effect.addFinalizer(() => open ? Fiber.interrupt(reader) : Fiber.interruptFork(reader))
     const settled = yield* Effect.raceFirst(Deferred.await(opened), Fiber.await(reader)).pipe(
       Effect.timeoutTo({ duration: UPGRADE_TIMEOUT_MILLIS, onSuccess: () => true, onTimeout: () => false })
     )
-    if (!settled) {
-      stuck = true
-      return
-    }
+    if (!settled || !open) return
     const refuseClient = Effect.flatMap(
       Deferred.await(violation),
       (code) =>
@@ -169,23 +169,21 @@ const session = (
           Effect.zipRight(Effect.sync(options.dropConnection))
         )
     )
-    yield* Effect.raceFirst(
-      Effect.raceFirst(sender(write, plan, options.keepAliveMillis), refuseClient),
-      Fiber.await(reader)
-    ).pipe(
-      // Finalizers run uninterruptibly: the write is made interruptible so that the timeout can give up on a
-      // socket that closed meanwhile (its write would wait for ever). The connection is then dropped: a
-      // shutdown does not wait for the peer's closing handshake.
-      Effect.onInterrupt(() =>
-        open && !readerDone
-          ? write(new Socket.CloseEvent(CLOSE_GOING_AWAY, "server shutdown")).pipe(
-            Effect.interruptible,
-            Effect.timeout(1000),
-            Effect.ignore,
-            Effect.zipRight(Effect.sync(options.dropConnection))
-          )
-          : Effect.sync(options.dropConnection)
-      )
+    // The writer waits while the reader is not running (a latch the reader closes when it ends), and this runs in
+    // a finalizer, where `Effect.timeout` cannot interrupt that wait: the close races the reader's end and a
+    // bound, each side in a fiber of its own. The connection is then dropped: a shutdown does not wait for the
+    // peer's closing handshake.
+    const goingAway = Effect.raceAll([
+      Effect.ignore(write(new Socket.CloseEvent(CLOSE_GOING_AWAY, "server shutdown"))),
+      Effect.asVoid(Fiber.await(reader)),
+      Effect.sleep(1000)
+    ]).pipe(Effect.zipRight(Effect.sync(options.dropConnection)))
+    yield* sender(write, plan, options.keepAliveMillis).pipe(
+      Effect.raceFirst(refuseClient),
+      Effect.raceFirst(Fiber.await(reader)),
+      // The routes close (the server shuts down): the session says so.
+      Effect.raceFirst(Effect.zipRight(whenClosing, goingAway)),
+      Effect.onInterrupt(() => readerDone ? Effect.sync(options.dropConnection) : goingAway)
     )
   }).pipe(
     Effect.scoped,

@@ -1,0 +1,7 @@
+export * as Arbitraries from "./arbitraries.js"
+export * as Clients from "./clients.js"
+export * as Exactness from "./exactness.js"
+export * as Fuzz from "./fuzz.js"
+export * as Handshakes from "./handshakes.js"
+export * as Portable from "./portable.js"
+export * as Suites from "./suites.js"
