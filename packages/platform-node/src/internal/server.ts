@@ -2,10 +2,14 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import type { OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import type * as ReplayCursor from "@scrollback/core/ReplayCursor"
+import * as Metrics from "@scrollback/core/ReplayMetrics"
 import type * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayHttpError from "@scrollback/platform/ReplayHttpError"
 import * as ReplayProtocol from "@scrollback/platform/ReplayProtocol"
+import * as ReplayTracing from "@scrollback/platform/ReplayTracing"
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -13,6 +17,7 @@ import type { LazyArg } from "effect/Function"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import type * as Stream from "node:stream"
@@ -29,11 +34,13 @@ export const DEFAULT_UPGRADE_TIMEOUT: Duration.Duration = Duration.seconds(5)
 type Services = ReplayHttp.ReplayHttp | ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization
 
 const sseFormat: Format = {
+  transport: "sse",
   data: ReplayProtocol.sseDataEvents,
   gap: (epoch, gap) => ReplayProtocol.sseGap(epoch, gap)
 }
 
 const wsFormat: Format = {
+  transport: "ws",
   data: (_, step) => ReplayProtocol.wsFrame(step.offset, step.chunks, step.next - step.offset),
   gap: (_, gap) => ReplayProtocol.wsMessage({ type: "gap", requested: gap.requested, oldest: gap.oldest })
 }
@@ -105,6 +112,33 @@ interface Shared {
   readonly config: ReplayHttp.ResolvedOptions
   readonly graceMillis: number
   readonly connections: Set<Connection>
+  /** Whether connections get a span (`connectionSpans`), and the clock that times them. */
+  readonly spans: boolean
+  readonly clock: Clock.Clock
+}
+
+/**
+ * How a connection's follower ended, as far as its span goes: the cursor's
+ * `Done` exit (ended, failed, evicted) or what the server did to it; nothing
+ * yet means the client went away.
+ */
+type Outcome = Exit.Exit<void, OffsetEvicted | ProducerFailed> | ReplayTracing.FollowerEnd | undefined
+
+/** A connection's follower span, ended once when the connection closes (the span and outcome are the session's). */
+const endSpan = (
+  shared: Shared,
+  span: Tracer.Span,
+  outcome: Outcome,
+  epoch: string,
+  member: Member | undefined,
+  gaps: number
+): void => {
+  const position = member?.position
+  if (outcome === undefined || typeof outcome === "string") {
+    ReplayTracing.unsafeEnd(span, shared.clock, outcome ?? "client-gone", epoch, position, gaps, Exit.void)
+  } else {
+    ReplayTracing.unsafeEnd(span, shared.clock, ReplayTracing.endOf(outcome), epoch, position, gaps, outcome)
+  }
 }
 
 /**
@@ -119,11 +153,14 @@ const session = Symbol("scrollback/session")
 class SseSession implements Outlet, Connection {
   lastWrite = Date.now()
   member: Member | undefined = undefined
+  outcome: Outcome = undefined
+  gaps = 0
   constructor(
     readonly shared: Shared,
     readonly response: Http.ServerResponse,
     readonly epoch: string,
-    readonly release: () => void
+    readonly release: () => void,
+    readonly span: Tracer.Span | undefined
   ) {}
 
   write(message: Uint8Array | string): boolean {
@@ -131,8 +168,17 @@ class SseSession implements Outlet, Connection {
     const response = this.response
     const ok = response.write(message)
     // Flow control keeps the backlog near the socket's high-water mark; a single message past the bound ends it.
-    if (response.writableLength > this.shared.config.maxBacklogBytes) response.destroy()
+    if (response.writableLength > this.shared.config.maxBacklogBytes) {
+      Metrics.unsafeSlowConsumer("sse")
+      this.outcome ??= "slow-consumer"
+      response.destroy()
+    }
     return ok
+  }
+
+  gap(gap: ReplayCursor.Gap): void {
+    this.gaps++
+    if (this.span !== undefined) ReplayTracing.unsafeGap(this.span, this.shared.clock, gap)
   }
 
   onDrain(resume: () => void): void {
@@ -140,6 +186,7 @@ class SseSession implements Outlet, Connection {
   }
 
   finish(exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, position: number): void {
+    this.outcome ??= exit
     // Only a producer's failure is an end; an eviction under "fail" just closes (the client gets 410 next).
     if (Exit.isSuccess(exit)) {
       this.response.end(ReplayProtocol.sseEnd(this.epoch, position, { status: "ended" }))
@@ -158,6 +205,7 @@ class SseSession implements Outlet, Connection {
   }
 
   close(): void {
+    this.outcome ??= "shutdown"
     this.response.end()
   }
 
@@ -169,6 +217,7 @@ class SseSession implements Outlet, Connection {
   closed(): void {
     this.shared.connections.delete(this)
     this.member?.close()
+    if (this.span !== undefined) endSpan(this.shared, this.span, this.outcome, this.epoch, this.member, this.gaps)
     this.member = undefined
     this.release()
   }
@@ -182,6 +231,8 @@ function onSseClose(this: Http.ServerResponse & { [session]?: SseSession | undef
 /** A WebSocket served by the fan-out. */
 class WsSession implements Outlet, Connection {
   member: Member | undefined = undefined
+  outcome: Outcome = undefined
+  gaps = 0
   /** Whether the peer sent anything (a pong, or any byte) since the last ping. */
   alive = true
   /** The inbound budget, a token bucket: `wsInboundBurstBytes` at once, refilled at `wsInboundBytesPerSecond`. */
@@ -191,7 +242,9 @@ class WsSession implements Outlet, Connection {
     readonly shared: Shared,
     readonly client: WS.WebSocket,
     readonly socket: Stream.Duplex,
-    readonly release: () => void
+    readonly epoch: string,
+    readonly release: () => void,
+    readonly span: Tracer.Span | undefined
   ) {
     this.tokens = shared.config.wsInboundBurstBytes
   }
@@ -200,6 +253,8 @@ class WsSession implements Outlet, Connection {
     const socket = this.socket
     this.client.send(message)
     if (socket.writableLength > this.shared.config.maxBacklogBytes) {
+      Metrics.unsafeSlowConsumer("ws")
+      this.outcome ??= "slow-consumer"
       this.drop(CLOSE_SLOW_CONSUMER, `slow consumer: ${socket.writableLength} unsent bytes`)
       return false
     }
@@ -210,7 +265,13 @@ class WsSession implements Outlet, Connection {
     this.socket.once("drain", resume)
   }
 
+  gap(gap: ReplayCursor.Gap): void {
+    this.gaps++
+    if (this.span !== undefined) ReplayTracing.unsafeGap(this.span, this.shared.clock, gap)
+  }
+
   finish(exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, _position: number): void {
+    this.outcome ??= exit
     const client = this.client
     if (Exit.isSuccess(exit)) {
       client.send(ReplayProtocol.wsMessage({ type: "end", status: "ended" }))
@@ -233,6 +294,7 @@ class WsSession implements Outlet, Connection {
   }
 
   close(): void {
+    this.outcome ??= "shutdown"
     this.client.close(CLOSE_GOING_AWAY, "server shutdown")
   }
 
@@ -264,6 +326,7 @@ class WsSession implements Outlet, Connection {
   closed(): void {
     this.shared.connections.delete(this)
     this.member?.close()
+    if (this.span !== undefined) endSpan(this.shared, this.span, this.outcome, this.epoch, this.member, this.gaps)
     this.member = undefined
     this.release()
   }
@@ -303,7 +366,35 @@ export const make = (
     const graceMillis = Duration.toMillis(options?.shutdownGrace ?? DEFAULT_SHUTDOWN_GRACE)
     const upgradeTimeoutMillis = Duration.toMillis(options?.upgradeTimeout ?? DEFAULT_UPGRADE_TIMEOUT)
     const connections = new Set<Connection>()
-    const shared: Shared = { config, graceMillis, connections }
+    const spans = options?.connectionSpans ?? (yield* ReplayTracing.isTracing)
+    const clock = yield* Effect.clock
+    const shared: Shared = { config, graceMillis, connections, spans, clock }
+
+    /** The checks of a read, then (with `connectionSpans`) the connection's span, unless it will not follow. */
+    const prepare = (read: ReplayHttp.ReadRequest): Effect.Effect<Prepared, ReplayHttp.Refusal, Services> => {
+      const planned = ReplayHttp.prepareRead(read)
+      if (!spans) return Effect.map(planned, (plan) => ({ plan, span: undefined }))
+      return Effect.flatMap(planned, (plan): Effect.Effect<Prepared> =>
+        plan.atEnd
+          ? Effect.succeed({ plan, span: undefined })
+          : Effect.map(
+            ReplayTracing.startFollower({
+              name: read.transport === "ws" ? "ReplayHttp.ws" : "ReplayHttp.sse",
+              transport: read.transport === "ws" ? "ws" : "sse",
+              cursor: plan.cursor,
+              key: read.key,
+              from: ReplayTracing.requestedFrom(read)
+            }),
+            (span) => ({ plan, span })
+          ))
+    }
+
+    /** A connection that left before it was served: its span ends at once (the slot is released by the caller). */
+    const abandon = ({ plan, span }: Prepared): void => {
+      if (span !== undefined) {
+        ReplayTracing.unsafeEnd(span, clock, "client-gone", plan.hello.epoch, plan.cursor.start, 0, Exit.void)
+      }
+    }
     const sseHubs = new Hubs(sseFormat)
     const wsHubs = new Hubs(wsFormat)
     let shuttingDown = false
@@ -344,7 +435,7 @@ export const make = (
 
     const sse = (request: Http.IncomingMessage, response: Http.ServerResponse, key: string): void => {
       if (shuttingDown) return refuseResponse(response, { error: new ReplayHttpError.ShuttingDown(), headers: RETRY })
-      run(ReplayHttp.prepareRead(readOf(request, "sse", key)), {
+      run(prepare(readOf(request, "sse", key)), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) {
             const refused = exit.cause._tag === "Fail" ? exit.cause.error : undefined
@@ -352,30 +443,32 @@ export const make = (
             if (!response.headersSent && !response.destroyed) response.destroy()
             return
           }
-          const plan = exit.value
+          const { plan, span } = exit.value
           // A client that already left gets nothing: its slot is freed at once.
           if (response.destroyed || response.socket === null || response.socket.destroyed || shuttingDown) {
+            abandon(exit.value)
             return plan.release()
           }
           if (plan.atEnd) {
             response.writeHead(204, { "cache-control": "no-store" })
             return response.end()
           }
-          serveSse(response, plan)
+          serveSse(response, plan, span)
         }
       })
     }
 
     const serveSse = (
       response: Http.ServerResponse & { [session]?: SseSession | undefined },
-      plan: ReplayHttp.ReadPlan
+      plan: ReplayHttp.ReadPlan,
+      span: Tracer.Span | undefined
     ) => {
       response.writeHead(200, {
         "content-type": "text/event-stream",
         "cache-control": "no-cache",
         "x-accel-buffering": "no"
       })
-      const connection = new SseSession(shared, response, plan.hello.epoch, plan.release)
+      const connection = new SseSession(shared, response, plan.hello.epoch, plan.release, span)
       connection.write(ReplayProtocol.sseHello(plan.hello, config.sseRetryMillis))
       connections.add(connection)
       response[session] = connection
@@ -404,21 +497,23 @@ export const make = (
     const ws = (request: Http.IncomingMessage, socket: Stream.Duplex, head: Buffer, key: string): void => {
       socket.on("error", noop)
       if (shuttingDown) return refuseSocket(socket, { error: new ReplayHttpError.ShuttingDown(), headers: RETRY })
-      run(ReplayHttp.prepareRead(readOf(request, "ws", key)), {
+      run(prepare(readOf(request, "ws", key)), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) {
             const refused = exit.cause._tag === "Fail" ? exit.cause.error : undefined
             return refused !== undefined ? refuseSocket(socket, refused) : socket.destroy()
           }
-          const plan = exit.value
+          const { plan, span } = exit.value
           // A client that already left (or half-closed) gets no handshake: its slot is freed at once.
           if (socket.destroyed || !socket.writable || socket.readableEnded || shuttingDown) {
+            abandon(exit.value)
             plan.release()
             return socket.destroy()
           }
           // `ws` never calls back for a client that went away during the handshake: the close frees the slot.
           const abandoned = () => {
             clearTimeout(timer)
+            abandon(exit.value)
             plan.release()
           }
           const timer = setTimeout(() => socket.destroy(), upgradeTimeoutMillis)
@@ -426,7 +521,7 @@ export const make = (
           wss.handleUpgrade(request, socket, head, (client) => {
             clearTimeout(timer)
             socket.removeListener("close", abandoned)
-            serveWs(client, socket, plan)
+            serveWs(client, socket, plan, span)
           })
         }
       })
@@ -435,9 +530,10 @@ export const make = (
     const serveWs = (
       client: WithSession<WS.WebSocket>,
       socket: WithSession<Stream.Duplex>,
-      plan: ReplayHttp.ReadPlan
+      plan: ReplayHttp.ReadPlan,
+      span: Tracer.Span | undefined
     ) => {
-      const connection = new WsSession(shared, client, socket, plan.release)
+      const connection = new WsSession(shared, client, socket, plan.hello.epoch, plan.release, span)
       connections.add(connection)
       client[session] = connection
       socket[session] = connection
@@ -448,6 +544,7 @@ export const make = (
       socket.on("data", onWsData)
       client.send(ReplayProtocol.wsMessage({ type: "hello", ...plan.hello }))
       if (plan.refused !== undefined) {
+        connection.outcome = "refused"
         return client.close(ReplayProtocol.closeCodeOf(plan.refused.error), closeReason(plan.refused.error.message))
       }
       connection.member = wsHubs.attach(plan.buffer, connection, plan.cursor)
@@ -516,6 +613,12 @@ export const make = (
     )
     return httpServer
   })
+
+/** A read that passed its checks, and its span (with `connectionSpans`). */
+interface Prepared {
+  readonly plan: ReplayHttp.ReadPlan
+  readonly span: Tracer.Span | undefined
+}
 
 const RETRY = { "retry-after": "1" } as const
 

@@ -7,8 +7,9 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../../ReplayHttp.js"
-import { fromCursor } from "../follow.js"
+import { type Follower, fromCursor } from "../follow.js"
 import * as Protocol from "../protocol.js"
+import { requestedFrom } from "../tracing.js"
 import { tag } from "./config.js"
 import { prepareRead, readRequest } from "./read.js"
 
@@ -39,11 +40,15 @@ export const SSE_HEADERS = {
  */
 export const sseBody = (
   plan: Api.ReadPlan,
-  options: { readonly retryMillis: number; readonly keepAliveMillis: number }
+  options: { readonly retryMillis: number; readonly keepAliveMillis: number },
+  follower: Follower
 ): Stream.Stream<Uint8Array> => {
   const { cursor, hello } = plan
   const epoch = hello.epoch
-  return fromCursor<Element>(cursor, asStep, asGap, undefined, { millis: options.keepAliveMillis, element: PING }).pipe(
+  return fromCursor<Element>(cursor, asStep, asGap, undefined, follower, {
+    millis: options.keepAliveMillis,
+    element: PING
+  }).pipe(
     Stream.mapChunks((elements) => {
       const out: Array<Uint8Array> = []
       for (const element of elements) {
@@ -85,12 +90,18 @@ export const sse = (
 > =>
   Effect.gen(function*() {
     const { options } = yield* tag
-    const plan = yield* prepareRead(readRequest(request, "sse", key))
+    const read = readRequest(request, "sse", key)
+    const plan = yield* prepareRead(read)
     if (plan.atEnd) return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
     // Released with the request's scope too, should the response never be streamed.
     yield* Effect.addFinalizer(() => Effect.sync(plan.release))
     return HttpServerResponse.stream(
-      sseBody(plan, { retryMillis: options.sseRetryMillis, keepAliveMillis: options.keepAliveMillis }),
+      sseBody(plan, { retryMillis: options.sseRetryMillis, keepAliveMillis: options.keepAliveMillis }, {
+        transport: "sse",
+        span: "ReplayHttp.sse",
+        key,
+        from: requestedFrom(read)
+      }),
       { headers: SSE_HEADERS }
     )
   })

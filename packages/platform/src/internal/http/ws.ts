@@ -9,8 +9,9 @@ import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../../ReplayHttp.js"
-import { framesOf } from "../follow.js"
+import { type Follower, framesOf } from "../follow.js"
 import * as Protocol from "../protocol.js"
+import { requestedFrom } from "../tracing.js"
 import { tag } from "./config.js"
 import { badRequest, prepareRead, readRequest } from "./read.js"
 
@@ -45,13 +46,13 @@ export const closeReason = (reason: string): string => {
 type Write = (chunk: Uint8Array | string | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>
 
 /** What the sender sends: hello, frames, gaps, the end and its close — or the close a refusal says. */
-const sender = (write: Write, plan: Api.ReadPlan): Effect.Effect<void, Socket.SocketError> => {
+const sender = (write: Write, plan: Api.ReadPlan, follower: Follower): Effect.Effect<void, Socket.SocketError> => {
   const { cursor, hello } = plan
   const close = (code: number, reason: string) => write(new Socket.CloseEvent(code, closeReason(reason)))
   if (plan.refused !== undefined) return close(Protocol.closeCodeOf(plan.refused.error), plan.refused.error.message)
   const sendEnd = (end: Parameters<typeof Protocol.wsMessage>[0]) =>
     Effect.zipRight(write(Protocol.wsMessage(end)), close(CLOSE_NORMAL, "end"))
-  const frames = framesOf(cursor).pipe(
+  const frames = framesOf(cursor, follower).pipe(
     Stream.runForEachChunk((chunk) =>
       Effect.forEach(chunk, (frame) =>
         frame._tag === "Gap"
@@ -92,7 +93,12 @@ const sender = (write: Write, plan: Api.ReadPlan): Effect.Effect<void, Socket.So
  * send backlog is not visible here: on Node, `@scrollback/platform-node`
  * serves WebSocket with a bounded backlog and pings.
  */
-const session = (socket: Socket.Socket, plan: Api.ReadPlan, maxMessageBytes: number): Effect.Effect<void> =>
+const session = (
+  socket: Socket.Socket,
+  plan: Api.ReadPlan,
+  maxMessageBytes: number,
+  follower: Follower
+): Effect.Effect<void> =>
   Effect.gen(function*() {
     const write = yield* socket.writer
     let open = false
@@ -128,7 +134,7 @@ const session = (socket: Socket.Socket, plan: Api.ReadPlan, maxMessageBytes: num
       Deferred.await(violation),
       (code) => write(new Socket.CloseEvent(code, "clients send no messages")).pipe(Effect.timeout(1000), Effect.ignore)
     )
-    yield* Effect.raceFirst(Effect.raceFirst(sender(write, plan), refuseClient), Fiber.await(reader)).pipe(
+    yield* Effect.raceFirst(Effect.raceFirst(sender(write, plan, follower), refuseClient), Fiber.await(reader)).pipe(
       // Finalizers run uninterruptibly: the write is made interruptible so that the timeout can give up on a
       // socket that closed meanwhile (its write would wait for ever).
       Effect.onInterrupt(() =>
@@ -163,12 +169,18 @@ export const ws = (
 > =>
   Effect.gen(function*() {
     const { options } = yield* tag
-    const plan = yield* prepareRead(readRequest(request, "ws", key))
+    const read = readRequest(request, "ws", key)
+    const plan = yield* prepareRead(read)
     yield* Effect.addFinalizer(() => Effect.sync(plan.release))
     const socket = yield* Effect.mapError(
       request.upgrade,
       (error) => badRequest("upgrade", `this endpoint needs a WebSocket upgrade: ${error.message}`)
     )
-    yield* session(socket, plan, options.wsMaxMessageBytes)
+    yield* session(socket, plan, options.wsMaxMessageBytes, {
+      transport: "ws",
+      span: "ReplayHttp.ws",
+      key,
+      from: requestedFrom(read)
+    })
     return HttpServerResponse.empty()
   })
