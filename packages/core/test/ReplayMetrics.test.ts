@@ -125,7 +125,9 @@ describe("ReplayMetrics", () => {
     it.effect("Metric.snapshot shows the counts as of the last refresh; ReplayMetrics.snapshot refreshes first", () =>
       Effect.gen(function*() {
         const countIn = (pairs: ReadonlyArray<{ metricKey: { name: string; tags: ReadonlyArray<unknown> } }>) => {
-          const pair = pairs.find((p) => p.metricKey.name === "scrollback_bytes_written_total" && p.metricKey.tags.length === 0)
+          const pair = pairs.find((p) =>
+            p.metricKey.name === "scrollback_bytes_written_total" && p.metricKey.tags.length === 0
+          )
           return (pair as any)?.metricState.count as number
         }
         yield* ReplayMetrics.refresh
@@ -259,8 +261,13 @@ describe("ReplayMetrics", () => {
         for (const span of recorder.spans) {
           assert.isTrue(span.ended, `${span.name} ended`)
           if (span === outer) continue
-          assert.isTrue(Option.isSome(span.parent) && span.parent.value === outer, `${span.name} is a child of the caller's span`)
-          if (span.name.startsWith("ReplayRegistry.")) assert.isTrue(String(span.attributes.get("scrollback.key")).startsWith(key))
+          assert.isTrue(
+            Option.isSome(span.parent) && span.parent.value === outer,
+            `${span.name} is a child of the caller's span`
+          )
+          if (span.name.startsWith("ReplayRegistry.")) {
+            assert.isTrue(String(span.attributes.get("scrollback.key")).startsWith(key))
+          }
         }
         const gets = recorder.named("ReplayRegistry.get")
         assert.isTrue(Exit.isSuccess(gets[0].exit!))

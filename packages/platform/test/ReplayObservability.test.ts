@@ -7,17 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ReplayBuffer, ReplayBufferError, ReplayMetrics, ReplayRegistry } from "@scrollback/core"
 import { ReplayClient, ReplayHttp, ReplayHttpError, ReplaySink, ReplayStream } from "@scrollback/platform"
 import { Effect, Exit, Fiber, Metric, Option, Stream } from "effect"
-import {
-  bytes,
-  collectWs,
-  json,
-  nextEvent,
-  request,
-  serve,
-  sse,
-  type TestServer,
-  ws
-} from "./ReplayHttpHarness.js"
+import { bytes, collectWs, json, nextEvent, request, serve, sse, type TestServer, ws } from "./ReplayHttpHarness.js"
 import { makeRecorder, type RecordedSpan, type Recorder } from "./util/recordingTracer.js"
 
 const followersOf = (transport: ReplayMetrics.FollowerTransport) =>
@@ -161,8 +151,7 @@ describe("producer and client spans", () => {
 })
 
 /** A server whose request fibers trace with `recorder`. */
-const tracedServer = (recorder: Recorder, http?: ReplayHttp.Options) =>
-  Effect.withTracer(serve({ http }), recorder.tracer)
+const tracedServer = (recorder: Recorder) => Effect.withTracer(serve(), recorder.tracer)
 
 describe("HTTP connection spans (portable routes)", () => {
   it.scopedLive("SSE: resume position, key, a normal end; a client that leaves ends its span too", () =>
@@ -292,7 +281,7 @@ const parseText = (text: string): Scrape => {
   }
 }
 
-const scrape = (url: string, headers?: Record<string, string>) =>
+const scrape = (url: string, headers: Record<string, string> = {}) =>
   Effect.map(request(url, { headers }), (result) => ({
     status: result.status,
     contentType: result.headers["content-type"],

@@ -156,12 +156,14 @@ const CONNECTION_LABELS: Record<Api.ConnectionTransport, ReadonlyArray<MetricLab
   get: transportLabels("get")
 }
 
-const REFUSED_LABELS: Record<Api.ConnectionTransport, Record<Api.ConnectionLimit, ReadonlyArray<MetricLabel.MetricLabel>>> =
-  {
-    sse: { server: refusedLabels("sse", "server"), buffer: refusedLabels("sse", "buffer") },
-    ws: { server: refusedLabels("ws", "server"), buffer: refusedLabels("ws", "buffer") },
-    get: { server: refusedLabels("get", "server"), buffer: refusedLabels("get", "buffer") }
-  }
+const REFUSED_LABELS: Record<
+  Api.ConnectionTransport,
+  Record<Api.ConnectionLimit, ReadonlyArray<MetricLabel.MetricLabel>>
+> = {
+  sse: { server: refusedLabels("sse", "server"), buffer: refusedLabels("sse", "buffer") },
+  ws: { server: refusedLabels("ws", "server"), buffer: refusedLabels("ws", "buffer") },
+  get: { server: refusedLabels("get", "server"), buffer: refusedLabels("get", "buffer") }
+}
 
 /** @internal */
 export const unsafeFollowerStarted = (buffer: ReplayBuffer.ReplayBuffer, transport: Api.FollowerTransport): void => {

@@ -29,7 +29,6 @@
  */
 import { storage } from "./storageCounters.js"
 
-
 /** The largest segment: small enough to drop storage in fine steps, large enough that a 4 KiB write rarely crosses one. */
 export const MAX_SEGMENT_SIZE = 64 * 1024
 

@@ -76,14 +76,15 @@ const ending = <R>(
 }
 
 /** The span of a capture: the command (when known) and the buffer's epoch. */
-const spanned = (name: string, buffer: ReplayBuffer.ReplayBuffer, command: Command.Command | undefined) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withSpan(effect, name, {
-    attributes: command === undefined
-      ? { "scrollback.epoch": buffer.epoch }
-      : { "scrollback.epoch": buffer.epoch, "scrollback.command": commandName(command) },
-    captureStackTrace: false
-  })
+const spanned =
+  (name: string, buffer: ReplayBuffer.ReplayBuffer, command: Command.Command | undefined) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withSpan(effect, name, {
+      attributes: command === undefined
+        ? { "scrollback.epoch": buffer.epoch }
+        : { "scrollback.epoch": buffer.epoch, "scrollback.command": commandName(command) },
+      captureStackTrace: false
+    })
 
 /** The program a command runs (the first of a piped chain): its arguments may hold secrets, so they are left out. */
 const commandName = (command: Command.Command): string =>
@@ -161,8 +162,10 @@ export const run = (
     // The leases are taken before the buffer is returned, so no other producer can slip in first.
     const writers = yield* acquireWriters(buffer, options)
     // The capture runs in the background: its span is the run's, from the start to the process's end.
-    yield* Effect.forkScoped(Effect.exit(captureWith(command, writers, options).pipe(
-      spanned("ReplayProcess.run", buffer, command)
-    )))
+    yield* Effect.forkScoped(Effect.exit(
+      captureWith(command, writers, options).pipe(
+        spanned("ReplayProcess.run", buffer, command)
+      )
+    ))
     return buffer
   })

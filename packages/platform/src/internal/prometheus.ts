@@ -13,10 +13,10 @@
  *
  * @internal
  */
-import * as Option from "effect/Option"
 import type * as MetricLabel from "effect/MetricLabel"
 import type * as MetricPair from "effect/MetricPair"
 import * as MetricState from "effect/MetricState"
+import * as Option from "effect/Option"
 
 /** @internal */
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -64,7 +64,11 @@ const kindOf = (state: MetricState.MetricState.Untyped): Kind | undefined => {
 }
 
 /** The samples of one series, in the order the format wants them. */
-const samples = (name: string, tags: ReadonlyArray<MetricLabel.MetricLabel>, state: MetricState.MetricState.Untyped) => {
+const samples = (
+  name: string,
+  tags: ReadonlyArray<MetricLabel.MetricLabel>,
+  state: MetricState.MetricState.Untyped
+) => {
   const out: Array<string> = []
   if (MetricState.isCounterState(state)) {
     out.push(`${name}${labels(tags)} ${formatValue(state.count)}`)

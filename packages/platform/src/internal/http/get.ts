@@ -65,7 +65,10 @@ export const get = (
     }
     let step = take(ReplayCursor.unsafeNext(cursor))
     if (step._tag === "Pending" && waitMillis > 0) {
-      const release = yield* Either.match(takeSlot(http, buffer, "get"), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const release = yield* Either.match(takeSlot(http, buffer, "get"), {
+        onLeft: Effect.fail,
+        onRight: Effect.succeed
+      })
       yield* Effect.addFinalizer(() => Effect.sync(release))
       const ready = yield* Effect.raceFirst(ReplayCursor.next(cursor), Effect.as(Effect.sleep(waitMillis), undefined))
       if (ready !== undefined) step = take(ready)
