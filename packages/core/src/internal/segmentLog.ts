@@ -90,7 +90,7 @@ export class SegmentLog {
   }
 
   /** Counts an append of `length` bytes made while `before` bytes were retained: here and process-wide. */
-  private count(before: number, length: number): void {
+  protected count(before: number, length: number): void {
     this.written += length
     storage.written += length
     storage.evicted += before + length - this.retained
