@@ -54,7 +54,7 @@ describe("ReplayMetrics", () => {
       }))
 
     it.effect.prop(
-      "concurrent writers on several buffers: written = Σ totals, evicted = Σ oldest, whatever the interleaving",
+      "concurrent writers on several buffers: written = Σ totals, evicted = Σ oldest, per key and in all, whatever the interleaving",
       [
         fc.array(
           fc.record({
@@ -70,7 +70,9 @@ describe("ReplayMetrics", () => {
       ([plans]) =>
         Effect.gen(function*() {
           const before = yield* counters
-          const buffers = yield* Effect.forEach(plans, (plan) => ReplayBuffer.make({ capacity: plan.capacity }))
+          const registry = yield* ReplayRegistry.make()
+          const keys = plans.map(() => unique("prop"))
+          const buffers = yield* Effect.forEach(plans, (plan, i) => registry.create(keys[i], { capacity: plan.capacity }))
           // Every writer of every buffer at once; each batch is a write (one chunk) or a writeAll, with yields between.
           yield* Effect.all(
             plans.flatMap((plan, i) =>
@@ -95,7 +97,17 @@ describe("ReplayMetrics", () => {
           }
           assert.strictEqual(after.written - before.written, totals)
           assert.strictEqual(after.evicted - before.evicted, oldest)
-        }),
+          for (let i = 0; i < buffers.length; i++) {
+            const total = yield* buffers[i].total
+            const first = yield* buffers[i].oldest
+            assert.deepStrictEqual(yield* perKey(keys[i]), {
+              written: total,
+              evicted: first,
+              retained: total - first,
+              followers: 0
+            })
+          }
+        }).pipe(Effect.scoped),
       { fastCheck: { numRuns: 100 } }
     )
 
