@@ -72,7 +72,10 @@ describe("ReplayMetrics", () => {
           const before = yield* counters
           const registry = yield* ReplayRegistry.make()
           const keys = plans.map(() => unique("prop"))
-          const buffers = yield* Effect.forEach(plans, (plan, i) => registry.create(keys[i], { capacity: plan.capacity }))
+          const buffers = yield* Effect.forEach(
+            plans,
+            (plan, i) => registry.create(keys[i], { capacity: plan.capacity })
+          )
           // Every writer of every buffer at once; each batch is a write (one chunk) or a writeAll, with yields between.
           yield* Effect.all(
             plans.flatMap((plan, i) =>

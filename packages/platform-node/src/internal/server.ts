@@ -124,20 +124,34 @@ interface Shared {
  */
 type Outcome = Exit.Exit<void, OffsetEvicted | ProducerFailed> | ReplayTracing.FollowerEnd | undefined
 
-/** A connection's follower span, ended once when the connection closes (the span and outcome are the session's). */
-const endSpan = (
-  shared: Shared,
-  span: Tracer.Span,
-  outcome: Outcome,
-  epoch: string,
-  member: Member | undefined,
-  gaps: number
-): void => {
-  const position = member?.position
-  if (outcome === undefined || typeof outcome === "string") {
-    ReplayTracing.unsafeEnd(span, shared.clock, outcome ?? "client-gone", epoch, position, gaps, Exit.void)
-  } else {
-    ReplayTracing.unsafeEnd(span, shared.clock, ReplayTracing.endOf(outcome), epoch, position, gaps, outcome)
+/**
+ * A connection's span and what ending it needs, made only with
+ * `connectionSpans`: without them a session holds one `undefined` field more.
+ */
+class Trace {
+  outcome: Outcome = undefined
+  gaps = 0
+  constructor(readonly span: Tracer.Span, readonly epoch: string) {}
+
+  /** The first of the outcomes wins (an end, then the close it causes). */
+  record(outcome: Exclude<Outcome, undefined>): void {
+    this.outcome ??= outcome
+  }
+
+  gap(clock: Clock.Clock, gap: ReplayCursor.Gap): void {
+    this.gaps++
+    ReplayTracing.unsafeGap(this.span, clock, gap)
+  }
+
+  /** The connection closed: the span ends, once, where the member stood. */
+  end(clock: Clock.Clock, member: Member | undefined): void {
+    const { epoch, gaps, outcome, span } = this
+    const position = member?.position
+    if (outcome === undefined || typeof outcome === "string") {
+      ReplayTracing.unsafeEnd(span, clock, outcome ?? "client-gone", epoch, position, gaps, Exit.void)
+    } else {
+      ReplayTracing.unsafeEnd(span, clock, ReplayTracing.endOf(outcome), epoch, position, gaps, outcome)
+    }
   }
 }
 
@@ -153,14 +167,12 @@ const session = Symbol("scrollback/session")
 class SseSession implements Outlet, Connection {
   lastWrite = Date.now()
   member: Member | undefined = undefined
-  outcome: Outcome = undefined
-  gaps = 0
   constructor(
     readonly shared: Shared,
     readonly response: Http.ServerResponse,
     readonly epoch: string,
     readonly release: () => void,
-    readonly span: Tracer.Span | undefined
+    readonly trace: Trace | undefined
   ) {}
 
   write(message: Uint8Array | string): boolean {
@@ -170,15 +182,14 @@ class SseSession implements Outlet, Connection {
     // Flow control keeps the backlog near the socket's high-water mark; a single message past the bound ends it.
     if (response.writableLength > this.shared.config.maxBacklogBytes) {
       Metrics.unsafeSlowConsumer("sse")
-      this.outcome ??= "slow-consumer"
+      this.trace?.record("slow-consumer")
       response.destroy()
     }
     return ok
   }
 
   gap(gap: ReplayCursor.Gap): void {
-    this.gaps++
-    if (this.span !== undefined) ReplayTracing.unsafeGap(this.span, this.shared.clock, gap)
+    this.trace?.gap(this.shared.clock, gap)
   }
 
   onDrain(resume: () => void): void {
@@ -186,7 +197,7 @@ class SseSession implements Outlet, Connection {
   }
 
   finish(exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, position: number): void {
-    this.outcome ??= exit
+    this.trace?.record(exit)
     // Only a producer's failure is an end; an eviction under "fail" just closes (the client gets 410 next).
     if (Exit.isSuccess(exit)) {
       this.response.end(ReplayProtocol.sseEnd(this.epoch, position, { status: "ended" }))
@@ -205,7 +216,7 @@ class SseSession implements Outlet, Connection {
   }
 
   close(): void {
-    this.outcome ??= "shutdown"
+    this.trace?.record("shutdown")
     this.response.end()
   }
 
@@ -217,7 +228,7 @@ class SseSession implements Outlet, Connection {
   closed(): void {
     this.shared.connections.delete(this)
     this.member?.close()
-    if (this.span !== undefined) endSpan(this.shared, this.span, this.outcome, this.epoch, this.member, this.gaps)
+    this.trace?.end(this.shared.clock, this.member)
     this.member = undefined
     this.release()
   }
@@ -231,8 +242,6 @@ function onSseClose(this: Http.ServerResponse & { [session]?: SseSession | undef
 /** A WebSocket served by the fan-out. */
 class WsSession implements Outlet, Connection {
   member: Member | undefined = undefined
-  outcome: Outcome = undefined
-  gaps = 0
   /** Whether the peer sent anything (a pong, or any byte) since the last ping. */
   alive = true
   /** The inbound budget, a token bucket: `wsInboundBurstBytes` at once, refilled at `wsInboundBytesPerSecond`. */
@@ -242,9 +251,8 @@ class WsSession implements Outlet, Connection {
     readonly shared: Shared,
     readonly client: WS.WebSocket,
     readonly socket: Stream.Duplex,
-    readonly epoch: string,
     readonly release: () => void,
-    readonly span: Tracer.Span | undefined
+    readonly trace: Trace | undefined
   ) {
     this.tokens = shared.config.wsInboundBurstBytes
   }
@@ -254,7 +262,7 @@ class WsSession implements Outlet, Connection {
     this.client.send(message)
     if (socket.writableLength > this.shared.config.maxBacklogBytes) {
       Metrics.unsafeSlowConsumer("ws")
-      this.outcome ??= "slow-consumer"
+      this.trace?.record("slow-consumer")
       this.drop(CLOSE_SLOW_CONSUMER, `slow consumer: ${socket.writableLength} unsent bytes`)
       return false
     }
@@ -266,12 +274,11 @@ class WsSession implements Outlet, Connection {
   }
 
   gap(gap: ReplayCursor.Gap): void {
-    this.gaps++
-    if (this.span !== undefined) ReplayTracing.unsafeGap(this.span, this.shared.clock, gap)
+    this.trace?.gap(this.shared.clock, gap)
   }
 
   finish(exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, _position: number): void {
-    this.outcome ??= exit
+    this.trace?.record(exit)
     const client = this.client
     if (Exit.isSuccess(exit)) {
       client.send(ReplayProtocol.wsMessage({ type: "end", status: "ended" }))
@@ -294,7 +301,7 @@ class WsSession implements Outlet, Connection {
   }
 
   close(): void {
-    this.outcome ??= "shutdown"
+    this.trace?.record("shutdown")
     this.client.close(CLOSE_GOING_AWAY, "server shutdown")
   }
 
@@ -326,7 +333,7 @@ class WsSession implements Outlet, Connection {
   closed(): void {
     this.shared.connections.delete(this)
     this.member?.close()
-    if (this.span !== undefined) endSpan(this.shared, this.span, this.outcome, this.epoch, this.member, this.gaps)
+    this.trace?.end(this.shared.clock, this.member)
     this.member = undefined
     this.release()
   }
@@ -468,7 +475,8 @@ export const make = (
         "cache-control": "no-cache",
         "x-accel-buffering": "no"
       })
-      const connection = new SseSession(shared, response, plan.hello.epoch, plan.release, span)
+      const trace = span === undefined ? undefined : new Trace(span, plan.hello.epoch)
+      const connection = new SseSession(shared, response, plan.hello.epoch, plan.release, trace)
       connection.write(ReplayProtocol.sseHello(plan.hello, config.sseRetryMillis))
       connections.add(connection)
       response[session] = connection
@@ -533,7 +541,8 @@ export const make = (
       plan: ReplayHttp.ReadPlan,
       span: Tracer.Span | undefined
     ) => {
-      const connection = new WsSession(shared, client, socket, plan.hello.epoch, plan.release, span)
+      const trace = span === undefined ? undefined : new Trace(span, plan.hello.epoch)
+      const connection = new WsSession(shared, client, socket, plan.release, trace)
       connections.add(connection)
       client[session] = connection
       socket[session] = connection
@@ -544,7 +553,7 @@ export const make = (
       socket.on("data", onWsData)
       client.send(ReplayProtocol.wsMessage({ type: "hello", ...plan.hello }))
       if (plan.refused !== undefined) {
-        connection.outcome = "refused"
+        trace?.record("refused")
         return client.close(ReplayProtocol.closeCodeOf(plan.refused.error), closeReason(plan.refused.error.message))
       }
       connection.member = wsHubs.attach(plan.buffer, connection, plan.cursor)
