@@ -10,6 +10,7 @@
  * | `maxTotalBytes`  | 268,435,456 (256 MiB)| `create` fails `RegistryFull { reason: "bytes" }`      |
  * | `defaultCapacity`| 1,048,576 (1 MiB)    | the capacity of a buffer created without one           |
  * | `idleTimeout`    | 5 minutes            | an ended buffer is removed this long after it ended    |
+ * | `maxKeySeries`   | 100                  | later keys are counted in the metrics' `(other)` series |
  *
  * `maxTotalBytes` bounds the sum of the *capacities* of the buffers held (the
  * most memory they can ever retain), not the bytes written so far.
@@ -88,8 +89,9 @@ export const DEFAULT_IDLE_TIMEOUT: Duration.Duration = internal.DEFAULT_IDLE_TIM
 export const MAX_KEY_LENGTH: number = internal.MAX_KEY_LENGTH
 
 /**
- * The registry's bounds. Each number must be a positive safe integer and
- * `defaultCapacity` must not exceed `maxTotalBytes`; `idleTimeout` must be a
+ * The registry's bounds. Each number must be a positive safe integer
+ * (`maxKeySeries`: non-negative) and `defaultCapacity` must not exceed
+ * `maxTotalBytes`; `idleTimeout` must be a
  * non-negative duration (`0` removes an ended buffer at once,
  * `Duration.infinity` keeps ended buffers until they are removed). Anything
  * else fails `make` with `InvalidRegistryOptions`.
@@ -106,6 +108,13 @@ export interface Options {
   readonly defaultCapacity?: number | undefined
   /** How long an ended buffer stays after it ended. Default 5 minutes. */
   readonly idleTimeout?: Duration.DurationInput | undefined
+  /**
+   * How many distinct keys get metric series of their own (`key` tag,
+   * `ReplayMetrics`); the buffers of every later key are counted in the
+   * aggregate `key="(other)"` series. A non-negative safe integer (`0`: only
+   * the aggregate). Default 100 (`ReplayMetrics.DEFAULT_MAX_KEY_SERIES`).
+   */
+  readonly maxKeySeries?: number | undefined
 }
 
 /**
@@ -206,6 +215,7 @@ export interface Limits {
   readonly maxTotalBytes: number
   readonly defaultCapacity: number
   readonly idleTimeout: Duration.Duration
+  readonly maxKeySeries: number
 }
 
 /**

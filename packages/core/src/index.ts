@@ -55,10 +55,32 @@ export * as ReplayBufferError from "./ReplayBufferError.js"
 export * as ReplayCursor from "./ReplayCursor.js"
 
 /**
- * Effect `Metric`s for replay buffers and their followers. They are updated
- * by the registry (`ReplayRegistry`), the followers (`ReplayStream`, the HTTP
- * transports) and the writers (`ReplaySink`, `ReplayProcess`); read them
- * with `Metric.value` or export them with any Effect metrics exporter.
+ * Effect `Metric`s for replay buffers, their followers and their connections.
+ *
+ * What happens on every write is counted by the storage itself, in plain
+ * number fields updated in the write's synchronous step: bytes written and
+ * evicted, by every buffer of the process (plain `write`/`writeAll`, writer
+ * leases, sinks, replicas) and per key for the buffers of a registry. No
+ * Effect runs per write. Those counts reach Effect's metrics lazily: reading
+ * one of them (`Metric.value`), taking {@link snapshot} (what the `/metrics`
+ * endpoint of `@scrollback/platform` does) or running {@link refresh} first
+ * brings them up to date. An exporter that reads `Metric.snapshot` by itself
+ * should run {@link refresh} before (for example on the same schedule).
+ *
+ * Followers, gaps, refused connections and slow consumers are counted when
+ * they happen (once per follower or connection, never per write) by
+ * `ReplayStream`, the HTTP transports of `@scrollback/platform` and the
+ * fan-out server of `@scrollback/platform-node`.
+ *
+ * Per-key series (`key` tag) exist only for buffers held in a
+ * `ReplayRegistry`, and their number is bounded: a registry gives a series
+ * of its own to at most `maxKeySeries` distinct keys (default
+ * {@link DEFAULT_MAX_KEY_SERIES}, a `ReplayRegistry` option); every later key
+ * is counted in the aggregate series `key="(other)"` ({@link OTHER_KEY}).
+ * Effect's metric registry keeps a series for the life of the process, so
+ * a key keeps its series once given one (a buffer re-created under it
+ * continues its counters), and the gauges of a key nothing is held under
+ * read 0.
  *
  * @since 0.1.0
  */
@@ -76,6 +98,7 @@ export * as ReplayMetrics from "./ReplayMetrics.js"
  * | `maxTotalBytes`  | 268,435,456 (256 MiB)| `create` fails `RegistryFull { reason: "bytes" }`      |
  * | `defaultCapacity`| 1,048,576 (1 MiB)    | the capacity of a buffer created without one           |
  * | `idleTimeout`    | 5 minutes            | an ended buffer is removed this long after it ended    |
+ * | `maxKeySeries`   | 100                  | later keys are counted in the metrics' `(other)` series |
  *
  * `maxTotalBytes` bounds the sum of the *capacities* of the buffers held (the
  * most memory they can ever retain), not the bytes written so far.

@@ -7,6 +7,12 @@
  *   writer with no fiber per connection;
  * - `"portable"`: `ReplayHttp.serve` on `NodeHttpServer.layer`, the
  *   runtime-agnostic path (an Effect Stream per connection), for comparison.
+ *
+ * `SCROLLBACK_BENCH_CONNECTION_SPANS=1` in the environment (the server
+ * children inherit it) turns on the fan-out's span per connection
+ * (`connectionSpans: true`; spans of Effect's built-in tracer, made and held
+ * until the connection closes), to measure what they cost: e.g.
+ * `SCROLLBACK_BENCH_CONNECTION_SPANS=1 node --expose-gc --import tsx benchmark/idle.ts`.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -44,7 +50,9 @@ export const startScrollback = async (options: {
   const served = options.path === "portable"
     ? ReplayHttp.serve(http).pipe(Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), listen)))
     // The streaming endpoints only: the fan-out serves them before any app would.
-    : NodeReplayHttp.layer(() => Http.createServer(), listen).pipe(Layer.provideMerge(ReplayHttp.layer(http)))
+    : NodeReplayHttp.layer(() => Http.createServer(), listen, {
+      connectionSpans: process.env["SCROLLBACK_BENCH_CONNECTION_SPANS"] === "1" ? true : undefined
+    }).pipe(Layer.provideMerge(ReplayHttp.layer(http)))
   const layer = served.pipe(
     Layer.provideMerge(ReplayRegistry.layer({ defaultCapacity: options.defaultCapacity })),
     Layer.provide(ReplayHttp.layerAllowAll)

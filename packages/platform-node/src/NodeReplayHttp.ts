@@ -75,6 +75,15 @@ export interface Options {
   readonly shutdownGrace?: Duration.DurationInput | undefined
   /** A WebSocket handshake that has not completed in this time is dropped, freeing its slot. Default 5 seconds. */
   readonly upgradeTimeout?: Duration.DurationInput | undefined
+  /**
+   * A span per streaming connection (`ReplayHttp.sse` / `ReplayHttp.ws`, see
+   * `ReplayTracing`), opened when it starts following and ended when it
+   * closes, with no fiber. Default: on when a tracer other than Effect's
+   * built-in one is installed where the server is made
+   * (`ReplayTracing.isTracing`), off otherwise — the built-in tracer's spans
+   * are seen by no one, and a span held by each idle connection costs memory.
+   */
+  readonly connectionSpans?: boolean | undefined
 }
 
 /**

@@ -16,6 +16,7 @@ import { type Format, Hubs, type Member, type Outlet } from "../src/internal/fan
 
 /** Data as `[8-byte offset][bytes]`, gaps as JSON text: enough to check every message against the log. */
 const format: Format = {
+  transport: "ws",
   data: (_, step) => {
     const out = new Uint8Array(8 + step.next - step.offset)
     new DataView(out.buffer).setBigUint64(0, BigInt(step.offset))
@@ -81,6 +82,7 @@ class Connection {
   ) {
     this.position = start
     this.outlet = {
+      gap: () => {},
       write: (message) => {
         if (this.closed) violations.push("written to after it left")
         if (this.finished !== undefined) violations.push("written to after its end")

@@ -107,6 +107,14 @@ export const DEFAULT_SSE_RETRY: Duration.Duration = internal.DEFAULT_SSE_RETRY
 export const DEFAULT_LONG_POLL_MAX_WAIT: Duration.Duration = internal.DEFAULT_LONG_POLL_MAX_WAIT
 
 /**
+ * Where `metrics: true` serves the metrics: `/metrics`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_METRICS_PATH: string = internal.DEFAULT_METRICS_PATH
+
+/**
  * The default `limit` of a GET: 1 MiB (1,048,576 bytes).
  *
  * @since 0.1.0
@@ -246,6 +254,15 @@ export interface Options {
    * still subject to {@link Authorization}, with `transport: "list"`).
    */
   readonly list?: boolean | undefined
+  /**
+   * Serve the metrics in the Prometheus text format: `true` at
+   * {@link DEFAULT_METRICS_PATH} (`/metrics`, outside the prefix), or at the
+   * path given (`/segment[/segment…]`). Default `false`: no endpoint (`404`).
+   * Subject to {@link Authorization}, with `transport: "metrics"` and no key.
+   * Every metric of Effect's registry is served, the application's own
+   * included, after `ReplayMetrics.refresh`.
+   */
+  readonly metrics?: boolean | string | undefined
 }
 
 /**
@@ -270,6 +287,8 @@ export interface ResolvedOptions {
   readonly allowedOrigins: AllowedOrigins
   readonly allowedHosts: AllowedHosts
   readonly list: boolean
+  /** Where the metrics are served, or `undefined` (the default: not served). */
+  readonly metricsPath: string | undefined
 }
 
 /**
@@ -351,7 +370,7 @@ export const layerConfig: (
  * @since 0.1.0
  * @category models
  */
-export type Transport = "sse" | "ws" | "get" | "info" | "list"
+export type Transport = "sse" | "ws" | "get" | "info" | "list" | "metrics"
 
 /**
  * What the authorization hook is asked about: the buffer's key (`undefined`
@@ -602,6 +621,31 @@ export const serve: (
   InvalidHttpOptions,
   HttpServer.HttpServer | ReplayRegistry.ReplayRegistry | Authorization
 > = internal.serve
+
+/**
+ * The metrics in the Prometheus text format (0.0.4), as the `metrics`
+ * endpoint serves them: every metric of Effect's registry, the storage's
+ * brought up to date first (`ReplayMetrics.snapshot`). For serving them on
+ * a route or port of your own.
+ *
+ * @example
+ * ```ts
+ * import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
+ * import { ReplayHttp } from "@scrollback/platform"
+ * import { Effect } from "effect"
+ *
+ * const Metrics = HttpLayerRouter.add(
+ *   "GET",
+ *   "/internal/metrics",
+ *   Effect.map(ReplayHttp.metricsText, (text) =>
+ *     HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metricsText: Effect.Effect<string> = internal.metricsText
 
 // -----------------------------------------------------------------------------
 // for adapters

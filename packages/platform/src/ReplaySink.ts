@@ -66,9 +66,8 @@ export interface WriteOptions {
  * hold (see `ReplayBuffer.acquireWriter`).
  *
  * The buffer copies the bytes, so the stream may reuse its arrays. The sink
- * never waits for followers. Each batch adds its length to
- * `ReplayMetrics.bytesWritten` and the bytes it evicted to
- * `ReplayMetrics.bytesEvicted`.
+ * never waits for followers. The bytes are counted by the storage itself
+ * (`ReplayMetrics.bytesWritten`, `bytesEvicted`), as every write is.
  *
  * @example
  * ```ts

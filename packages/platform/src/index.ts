@@ -135,3 +135,33 @@ export * as ReplaySink from "./ReplaySink.js"
  * @since 0.1.0
  */
 export * as ReplayStream from "./ReplayStream.js"
+
+/**
+ * How followers and connections appear in a tracer: one span per follower
+ * (a `ReplayStream`) and per streaming HTTP connection, from its start to its
+ * end, with where it started and how it ended. Nothing is traced per write
+ * or per read.
+ *
+ * | span | made by |
+ * |---|---|
+ * | `ReplayStream.follow`, `ReplayStream.frames` | each run of those streams |
+ * | `ReplayHttp.sse`, `ReplayHttp.ws` | each SSE / WebSocket connection that follows (`ReplayHttp.routes`, and `@scrollback/platform-node`'s fan-out) |
+ *
+ * Attributes at the start: `scrollback.transport` (`stream`, `sse`, `ws`),
+ * `scrollback.key` (HTTP), `scrollback.epoch`, `scrollback.from` (what was
+ * asked: `oldest`, `live`, an offset or `EPOCH:OFFSET`), `scrollback.start`
+ * (the resume position it started at, `EPOCH:OFFSET`), `scrollback.oldest`
+ * and `scrollback.total` (the buffer's, then), `scrollback.on_evicted`. One
+ * `scrollback.gap` event per gap (`scrollback.requested`,
+ * `scrollback.oldest`). At the end: `scrollback.end` (a {@link FollowerEnd}),
+ * `scrollback.position` (`EPOCH:OFFSET` it stopped at) and `scrollback.gaps`;
+ * the span's exit fails for `failed` and `evicted`, is interrupted for
+ * `interrupted`, and succeeds otherwise.
+ *
+ * The functions here are for adapters that serve followers without
+ * `ReplayStream` (the Node fan-out): they open the span in an Effect and end
+ * it from plain code, with no fiber per connection.
+ *
+ * @since 0.1.0
+ */
+export * as ReplayTracing from "./ReplayTracing.js"

@@ -14,7 +14,10 @@ const text = (chunks: Iterable<Uint8Array>) => {
 }
 const collect = <E>(stream: Stream.Stream<Uint8Array, E>) => Effect.map(Stream.runCollect(stream), (c) => text(c))
 
-const activeFollowers = Effect.map(Metric.value(ReplayMetrics.activeFollowers), (s) => s.value)
+// Every follower counts under its transport: a ReplayStream's is "stream".
+const streamFollowers = Metric.tagged(ReplayMetrics.activeFollowers, "transport", "stream")
+const streamGaps = Metric.tagged(ReplayMetrics.gaps, "transport", "stream")
+const activeFollowers = Effect.map(Metric.value(streamFollowers), (s) => s.value)
 
 /** Yields until `n` more followers than `before` have started (resolved their start offset). */
 const awaitStarted = (before: number, n: number) =>
@@ -111,7 +114,7 @@ describe("ReplayStream", () => {
       assert.deepStrictEqual(error, new ReplayBufferError.OffsetEvicted({ requested: 1, oldest: 4 }))
 
       const gaps = yield* Ref.make<Array<ReplayStream.Gap>>([])
-      const before = yield* Metric.value(ReplayMetrics.gaps)
+      const before = yield* Metric.value(streamGaps)
       const out = yield* collect(
         ReplayStream.follow(buffer, {
           from: 1,
@@ -121,7 +124,7 @@ describe("ReplayStream", () => {
       )
       assert.strictEqual(out, "efgh")
       assert.deepStrictEqual(yield* Ref.get(gaps), [{ _tag: "Gap", requested: 1, oldest: 4 }])
-      assert.strictEqual((yield* Metric.value(ReplayMetrics.gaps)).count - before.count, 1)
+      assert.strictEqual((yield* Metric.value(streamGaps)).count - before.count, 1)
 
       const frames = Chunk.toReadonlyArray(
         yield* Stream.runCollect(ReplayStream.frames(buffer, { from: 0, onEvicted: "clamp" }))

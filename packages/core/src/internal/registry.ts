@@ -16,7 +16,6 @@ import type * as Scope from "effect/Scope"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import type * as ReplayBuffer from "../ReplayBuffer.js"
 import type { InvalidCapacity, StorageUnavailable } from "../ReplayBufferError.js"
-import * as Metrics from "../ReplayMetrics.js"
 import type * as Api from "../ReplayRegistry.js"
 import {
   BufferExists,
@@ -25,6 +24,7 @@ import {
   InvalidRegistryOptions,
   RegistryFull
 } from "../ReplayRegistryError.js"
+import * as Metrics from "./metrics.js"
 import * as buffer from "./replayBuffer.js"
 
 /** @internal */
@@ -95,6 +95,16 @@ const positiveSafeInteger = (
   return new InvalidRegistryOptions({ option, value, reason: "must be a positive safe integer" })
 }
 
+const nonNegativeSafeInteger = (
+  option: string,
+  value: number | undefined,
+  fallback: number
+): number | InvalidRegistryOptions => {
+  if (value === undefined) return fallback
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value
+  return new InvalidRegistryOptions({ option, value, reason: "must be a non-negative safe integer" })
+}
+
 const isNegativeOrNaN = (u: unknown): boolean =>
   (typeof u === "number" && (Number.isNaN(u) || u < 0)) ||
   (typeof u === "bigint" && u < BigInt(0)) ||
@@ -130,7 +140,9 @@ export const validateOptions = (options: Api.Options | undefined): Limits | Inva
   }
   const idleTimeout = idleDuration(options?.idleTimeout)
   if (!Duration.isDuration(idleTimeout)) return idleTimeout
-  return { maxBuffers, maxTotalBytes, defaultCapacity, idleTimeout }
+  const maxKeySeries = nonNegativeSafeInteger("maxKeySeries", options?.maxKeySeries, Metrics.DEFAULT_MAX_KEY_SERIES)
+  if (typeof maxKeySeries !== "number") return maxKeySeries
+  return { maxBuffers, maxTotalBytes, defaultCapacity, idleTimeout, maxKeySeries }
 }
 
 /** @internal */
@@ -148,6 +160,8 @@ interface Held {
   readonly sequence: number
   /** The fiber that removes the buffer `idleTimeout` after it ends; set right after registration. */
   watcher: Fiber.RuntimeFiber<void> | undefined
+  /** How the per-key metrics see it. */
+  readonly tracked: Metrics.Tracked
 }
 
 interface State {
@@ -163,8 +177,17 @@ type RunWatcher = (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>
 
 type CreateError = Api.CreateError
 
+/** Spans of the registry's operations: named `ReplayRegistry.<operation>`, tagged with the key. */
+const spanned = <A, E, R>(operation: string, key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withSpan(effect, `ReplayRegistry.${operation}`, {
+    attributes: { "scrollback.key": key },
+    captureStackTrace: false
+  })
+
 class ReplayRegistryImpl implements Api.ReplayRegistry {
   readonly [TypeId]: Api.TypeId = TypeId
+  /** The keys given a metric series of their own (at most `maxKeySeries`; never shrinks, as Effect's metrics). */
+  private readonly keySeries = new Set<string>()
 
   constructor(
     readonly limits: Limits,
@@ -210,7 +233,8 @@ class ReplayRegistryImpl implements Api.ReplayRegistry {
           const held: Held = {
             entry: { key, buffer: made, createdAt },
             sequence: state.sequence,
-            watcher: undefined
+            watcher: undefined,
+            tracked: Metrics.track(Metrics.labelsFor(this.keySeries, this.limits.maxKeySeries, key), made)
           }
           Metrics.registryBuffers.unsafeModify(1, NO_TAGS)
           held.watcher = this.runWatcher(this.watch(held))
@@ -247,41 +271,57 @@ class ReplayRegistryImpl implements Api.ReplayRegistry {
   }
 
   readonly create = (key: string, options?: Api.CreateOptions): Effect.Effect<ReplayBuffer.ReplayBuffer, CreateError> =>
-    Effect.suspend((): Effect.Effect<ReplayBuffer.ReplayBuffer, CreateError> => {
-      const invalid = validateKey(key)
-      if (invalid !== undefined) return Exit.fail(invalid)
-      // Checked before the key: a bad capacity is the caller's mistake whatever the registry holds.
-      return Effect.flatMap(this.made(options), (made) => this.register(key, "fail", Effect.succeed(made)))
-    })
+    spanned(
+      "create",
+      key,
+      Effect.suspend((): Effect.Effect<ReplayBuffer.ReplayBuffer, CreateError> => {
+        const invalid = validateKey(key)
+        if (invalid !== undefined) return Exit.fail(invalid)
+        // Checked before the key: a bad capacity is the caller's mistake whatever the registry holds.
+        return Effect.flatMap(this.made(options), (made) => this.register(key, "fail", Effect.succeed(made)))
+      })
+    )
 
   readonly getOrCreate = (
     key: string,
     options?: Api.CreateOptions
   ): Effect.Effect<ReplayBuffer.ReplayBuffer, Exclude<CreateError, BufferExists>> =>
-    Effect.suspend((): Effect.Effect<ReplayBuffer.ReplayBuffer, Exclude<CreateError, BufferExists>> => {
-      const invalid = validateKey(key)
-      if (invalid !== undefined) return Exit.fail(invalid)
-      // With "return", a key already held is no failure: BufferExists cannot happen.
-      return this.register(key, "return", this.made(options)) as Effect.Effect<
-        ReplayBuffer.ReplayBuffer,
-        InvalidCapacity | RegistryFull
-      >
-    })
+    spanned(
+      "getOrCreate",
+      key,
+      Effect.suspend((): Effect.Effect<ReplayBuffer.ReplayBuffer, Exclude<CreateError, BufferExists>> => {
+        const invalid = validateKey(key)
+        if (invalid !== undefined) return Exit.fail(invalid)
+        // With "return", a key already held is no failure: BufferExists cannot happen.
+        return this.register(key, "return", this.made(options)) as Effect.Effect<
+          ReplayBuffer.ReplayBuffer,
+          InvalidCapacity | RegistryFull
+        >
+      })
+    )
 
   readonly adopt = (
     key: string,
     adopted: ReplayBuffer.ReplayBuffer
   ): Effect.Effect<void, Exclude<CreateError, InvalidCapacity>> =>
-    Effect.suspend((): Effect.Effect<void, Exclude<CreateError, InvalidCapacity>> => {
-      const invalid = validateKey(key)
-      if (invalid !== undefined) return Exit.fail(invalid)
-      return Effect.asVoid(this.register(key, "fail", Effect.succeed(adopted)))
-    })
+    spanned(
+      "adopt",
+      key,
+      Effect.suspend((): Effect.Effect<void, Exclude<CreateError, InvalidCapacity>> => {
+        const invalid = validateKey(key)
+        if (invalid !== undefined) return Exit.fail(invalid)
+        return Effect.asVoid(this.register(key, "fail", Effect.succeed(adopted)))
+      })
+    )
 
   readonly get = (key: string): Effect.Effect<ReplayBuffer.ReplayBuffer, BufferNotFound> =>
-    Effect.map(SynchronizedRef.get(this.state), (state) => HashMap.get(state.held, key)).pipe(
-      Effect.flatMap((held) =>
-        Option.isSome(held) ? Effect.succeed(held.value.entry.buffer) : Effect.fail(new BufferNotFound({ key }))
+    spanned(
+      "get",
+      key,
+      Effect.map(SynchronizedRef.get(this.state), (state) => HashMap.get(state.held, key)).pipe(
+        Effect.flatMap((held) =>
+          Option.isSome(held) ? Effect.succeed(held.value.entry.buffer) : Effect.fail(new BufferNotFound({ key }))
+        )
       )
     )
 
@@ -294,7 +334,14 @@ class ReplayRegistryImpl implements Api.ReplayRegistry {
   }
 
   readonly remove = (key: string): Effect.Effect<void, BufferNotFound | StorageUnavailable> =>
-    Effect.uninterruptible(
+    spanned(
+      "remove",
+      key,
+      this.removeHeld(key)
+    )
+
+  private removeHeld(key: string): Effect.Effect<void, BufferNotFound | StorageUnavailable> {
+    return Effect.uninterruptible(
       // Forgotten in the same update as the lookup, so exactly one of several concurrent removes wins;
       // then ended (followers drain and complete) and its timer stopped before returning.
       SynchronizedRef.modifyEffect(this.state, (state) => {
@@ -310,6 +357,7 @@ class ReplayRegistryImpl implements Api.ReplayRegistry {
         })
       )
     )
+  }
 
   get retainedBytes(): Effect.Effect<number> {
     return Effect.map(SynchronizedRef.get(this.state), (state) => state.bytes)
@@ -320,6 +368,7 @@ class ReplayRegistryImpl implements Api.ReplayRegistry {
     return SynchronizedRef.modify(this.state, (state) => {
       const held = Array.from(HashMap.values(state.held))
       if (held.length > 0) Metrics.registryBuffers.unsafeModify(-held.length, NO_TAGS)
+      for (const h of held) Metrics.untrack(h.tracked)
       return [held, { closed: true, held: HashMap.empty(), bytes: 0, sequence: state.sequence }] as const
     }).pipe(Effect.flatMap((held) => Effect.forEach(held, (h) => Effect.ignore(h.entry.buffer.end), { discard: true })))
   }
@@ -331,7 +380,8 @@ class ReplayRegistryImpl implements Api.ReplayRegistry {
         maxBuffers: this.limits.maxBuffers,
         maxTotalBytes: this.limits.maxTotalBytes,
         defaultCapacity: this.limits.defaultCapacity,
-        idleTimeout: Duration.format(this.limits.idleTimeout)
+        idleTimeout: Duration.format(this.limits.idleTimeout),
+        maxKeySeries: this.limits.maxKeySeries
       }
     }
   }
@@ -340,6 +390,7 @@ class ReplayRegistryImpl implements Api.ReplayRegistry {
 /** The state without `held` (the caller checked it is the one held under its key). */
 const forget = (state: State, held: Held): State => {
   Metrics.registryBuffers.unsafeModify(-1, NO_TAGS)
+  Metrics.untrack(held.tracked)
   return {
     closed: state.closed,
     held: HashMap.remove(state.held, held.entry.key),

@@ -75,6 +75,8 @@ export class ReplayBufferImpl implements Api.ReplayBuffer {
   readonly log: SegmentLog
   readonly signal = new Signal()
   exit: EndExit | undefined = undefined
+  /** Followers running now (streams and connections), counted by `ReplayMetrics.unsafeFollowerStarted`/`Stopped`. */
+  followers = 0
   /** The writer lease: one permit, held by a fiber for as long as a producer's scope lives. */
   private readonly lease = Effect.unsafeMakeSemaphore(1)
   /** The token of the writer that holds the lease (in-memory engine). */
@@ -257,14 +259,26 @@ export class ReplayBufferImpl implements Api.ReplayBuffer {
   readonly acquireWriter = (
     options?: Api.AcquireWriterOptions
   ): Effect.Effect<Api.Writer, Api.AcquireError, Scope.Scope> => {
-    return Effect.suspend((): Effect.Effect<Api.Writer, Api.AcquireError, Scope.Scope> => {
-      if (this.exit !== undefined) return Exit.fail(new BufferClosed({ total: this.log.total }))
-      const engine = this.engine
-      if (engine !== undefined) {
-        return Effect.map(engine.acquireWriter(options ?? {}), (token) => new WriterImpl(this, token))
+    // The span covers taking the lease (waiting for it, with `wait: true`), not the producer's life.
+    return Effect.withSpan(
+      Effect.suspend((): Effect.Effect<Api.Writer, Api.AcquireError, Scope.Scope> => {
+        if (this.exit !== undefined) return Exit.fail(new BufferClosed({ total: this.log.total }))
+        const engine = this.engine
+        if (engine !== undefined) {
+          return Effect.map(engine.acquireWriter(options ?? {}), (token) => new WriterImpl(this, token))
+        }
+        return this.acquireLocal(options?.wait === true)
+      }),
+      "ReplayBuffer.acquireWriter",
+      {
+        attributes: {
+          "scrollback.epoch": this.epoch,
+          "scrollback.wait": options?.wait === true,
+          "scrollback.engine": this.engine === undefined ? "memory" : "replica"
+        },
+        captureStackTrace: false
       }
-      return this.acquireLocal(options?.wait === true)
-    })
+    )
   }
 
   /**

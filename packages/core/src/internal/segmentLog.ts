@@ -19,8 +19,15 @@
  * Not thread-safe and not Effect-aware: callers run each operation in one
  * synchronous step, which makes it atomic on the JS event loop.
  *
+ * Metrics: the log counts what it stores where it stores it, in plain number
+ * fields — its own `written` (and, derived from it, `evicted`) and the
+ * process-wide `storage` counters — in the same synchronous step as the
+ * write. No Effect runs here: the counters reach Effect's metrics lazily,
+ * when they are read (`ReplayMetrics.refresh`).
+ *
  * @internal
  */
+import { storage } from "./storageCounters.js"
 
 /** The largest segment: small enough to drop storage in fine steps, large enough that a 4 KiB write rarely crosses one. */
 export const MAX_SEGMENT_SIZE = 64 * 1024
@@ -38,6 +45,12 @@ export class SegmentLog {
   readonly segmentSize: number
   /** Bytes ever written. */
   total: number
+  /**
+   * Bytes appended to this log (a write of `capacity` bytes or more counts in
+   * full, as `total` moves). Bytes a `jump` skips are not counted: they were
+   * never here.
+   */
+  written = 0
   /** Segment `i` of `segments` holds absolute offsets `[(base + i) × segmentSize, (base + i + 1) × segmentSize)`. */
   private base: number
   private segments: Array<Segment> = []
@@ -66,6 +79,23 @@ export class SegmentLog {
     return Math.max(this.floor, this.total - this.capacity)
   }
 
+  /** Bytes retained: `total − oldest`. */
+  get retained(): number {
+    return Math.min(this.total - this.floor, this.capacity)
+  }
+
+  /** Bytes written to this log and no longer retained (evicted, or dropped by a `jump`): `written − retained`. */
+  get evicted(): number {
+    return this.written - this.retained
+  }
+
+  /** Counts an append of `length` bytes made while `before` bytes were retained: here and process-wide. */
+  protected count(before: number, length: number): void {
+    this.written += length
+    storage.written += length
+    storage.evicted += before + length - this.retained
+  }
+
   /**
    * Moves `total` forward to `to` without bytes: everything below `to` reads
    * as evicted. For a replica whose log of record moved on while it missed
@@ -73,6 +103,8 @@ export class SegmentLog {
    */
   jump(to: number): void {
     if (to <= this.total) return
+    // What was retained is dropped: evicted, as far as the counters go.
+    storage.evicted += this.retained
     for (const segment of this.segments) this.release(segment)
     this.segments = []
     this.tail = undefined
@@ -85,14 +117,18 @@ export class SegmentLog {
 
   /** Appends `bytes` (copied; the caller keeps ownership). The caller checks overflow first. */
   append(bytes: Uint8Array): void {
-    if (bytes.length === 0) return
-    this.copy(bytes, this.prepare(bytes.length))
+    const length = bytes.length
+    if (length === 0) return
+    const before = this.retained
+    this.copy(bytes, this.prepare(length))
     this.evictBelow(this.pendingOldest)
+    this.count(before, length)
   }
 
   /** Appends `chunks`, whose lengths add up to `length`, as if they were one write. */
   appendAll(chunks: ReadonlyArray<Uint8Array>, length: number): void {
     if (length === 0) return
+    const before = this.retained
     let skip = this.prepare(length)
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i]
@@ -104,6 +140,7 @@ export class SegmentLog {
       }
     }
     this.evictBelow(this.pendingOldest)
+    this.count(before, length)
   }
 
   /**

@@ -14,12 +14,15 @@
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import type { OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import * as ReplayCursor from "@scrollback/core/ReplayCursor"
+import * as Metrics from "@scrollback/core/ReplayMetrics"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 
 /** How one wire format encodes what a cursor yields. */
 export interface Format {
+  /** The `transport` tag of its metrics. */
+  readonly transport: "sse" | "ws"
   /** One message for a data step (the bytes `[step.offset, step.next)`). */
   readonly data: (epoch: string, step: ReplayCursor.Data) => Uint8Array
   readonly gap: (epoch: string, gap: ReplayCursor.Gap) => Uint8Array | string
@@ -38,6 +41,8 @@ export interface Outlet {
    * return the offset to continue from; `undefined` for the gap message.
    */
   readonly resync?: ((gap: ReplayCursor.Gap) => number | undefined) | undefined
+  /** A gap is about to be written (for the connection's span). */
+  readonly gap: (gap: ReplayCursor.Gap) => void
 }
 
 /** A connection served by the fan-out. */
@@ -55,6 +60,8 @@ export class Member {
   ) {
     this.cursor = cursor
     this.position = cursor.position
+    // Counted from attach to close or finish (the `closed` flag makes the stop happen once).
+    Metrics.unsafeFollowerStarted(hub.buffer, hub.format.transport)
   }
 
   /** The connection went away: it leaves its hub and is never written to again. */
@@ -63,6 +70,7 @@ export class Member {
     this.closed = true
     this.cursor = undefined
     this.hub.leave(this)
+    Metrics.unsafeFollowerStopped(this.hub.buffer, this.hub.format.transport)
   }
 
   /** The stream is done at `position`: the outlet sends its end, and the member leaves its hub. */
@@ -71,6 +79,7 @@ export class Member {
     this.closed = true
     this.cursor = undefined
     this.hub.leave(this)
+    Metrics.unsafeFollowerStopped(this.hub.buffer, this.hub.format.transport)
     this.outlet.finish(exit, position)
   }
 
@@ -90,6 +99,7 @@ export class Member {
       switch (step._tag) {
         case "Data": {
           this.position = step.next
+          Metrics.unsafeLag(step.total - step.offset)
           if (!this.outlet.write(hub.format.data(epoch, step))) return this.outlet.onDrain(() => this.pump())
           break
         }
@@ -101,6 +111,8 @@ export class Member {
             return this.resume(at)
           }
           this.position = step.oldest
+          Metrics.unsafeGap(hub.format.transport)
+          this.outlet.gap(step)
           if (!this.outlet.write(hub.format.gap(epoch, step))) return this.outlet.onDrain(() => this.pump())
           break
         }
@@ -219,6 +231,8 @@ export class Hub {
       const step = ReplayCursor.unsafeNext(this.cursor)
       if (step._tag === "Pending") break
       if (step._tag === "Data") {
+        // One lag observation per shared read, whatever the number of members it serves.
+        Metrics.unsafeLag(step.total - step.offset)
         const message = this.format.data(epoch, step)
         for (const member of this.members) {
           member.position = step.next

@@ -3,11 +3,14 @@ import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import type { OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import * as ReplayCursor from "@scrollback/core/ReplayCursor"
+import * as Metrics from "@scrollback/core/ReplayMetrics"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
 import * as ReplayHttpError from "@scrollback/platform/ReplayHttpError"
 import * as ReplayInteractive from "@scrollback/platform/ReplayInteractive"
 import * as ReplayProtocol from "@scrollback/platform/ReplayProtocol"
+import * as ReplayTracing from "@scrollback/platform/ReplayTracing"
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -17,6 +20,7 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import type * as Stream from "node:stream"
@@ -33,11 +37,13 @@ export const DEFAULT_UPGRADE_TIMEOUT: Duration.Duration = Duration.seconds(5)
 type Services = ReplayHttp.ReplayHttp | ReplayRegistry.ReplayRegistry | ReplayHttp.Authorization
 
 const sseFormat: Format = {
+  transport: "sse",
   data: ReplayProtocol.sseDataEvents,
   gap: (epoch, gap) => ReplayProtocol.sseGap(epoch, gap)
 }
 
 const wsFormat: Format = {
+  transport: "ws",
   data: (_, step) => ReplayProtocol.wsFrame(step.offset, step.chunks, step.next - step.offset),
   gap: (_, gap) => ReplayProtocol.wsMessage({ type: "gap", requested: gap.requested, oldest: gap.oldest })
 }
@@ -111,6 +117,47 @@ interface Shared {
   readonly connections: Set<Connection>
   /** The Effect `Clock` of the server's scope (a test drives keep-alives and budgets with `TestClock`). */
   readonly now: () => number
+  /** Whether connections get a span (`connectionSpans`), and the clock (the same) that times them. */
+  readonly spans: boolean
+  readonly clock: Clock.Clock
+}
+
+/**
+ * How a connection's follower ended, as far as its span goes: the cursor's
+ * `Done` exit (ended, failed, evicted) or what the server did to it; nothing
+ * yet means the client went away.
+ */
+type Outcome = Exit.Exit<void, OffsetEvicted | ProducerFailed> | ReplayTracing.FollowerEnd | undefined
+
+/**
+ * A connection's span and what ending it needs, made only with
+ * `connectionSpans`: without them a session holds one `undefined` field more.
+ */
+class Trace {
+  outcome: Outcome = undefined
+  gaps = 0
+  constructor(readonly span: Tracer.Span, readonly epoch: string) {}
+
+  /** The first of the outcomes wins (an end, then the close it causes). */
+  record(outcome: Exclude<Outcome, undefined>): void {
+    this.outcome ??= outcome
+  }
+
+  gap(clock: Clock.Clock, gap: ReplayCursor.Gap): void {
+    this.gaps++
+    ReplayTracing.unsafeGap(this.span, clock, gap)
+  }
+
+  /** The connection closed: the span ends, once, where the member stood. */
+  end(clock: Clock.Clock, member: Member | undefined): void {
+    const { epoch, gaps, outcome, span } = this
+    const position = member?.position
+    if (outcome === undefined || typeof outcome === "string") {
+      ReplayTracing.unsafeEnd(span, clock, outcome ?? "client-gone", epoch, position, gaps, Exit.void)
+    } else {
+      ReplayTracing.unsafeEnd(span, clock, ReplayTracing.endOf(outcome), epoch, position, gaps, outcome)
+    }
+  }
 }
 
 /**
@@ -131,7 +178,8 @@ class SseSession implements Outlet, Connection {
     readonly shared: Shared,
     readonly response: Http.ServerResponse,
     readonly epoch: string,
-    readonly release: () => void
+    readonly release: () => void,
+    readonly trace: Trace | undefined
   ) {
     this.lastWrite = shared.now()
   }
@@ -142,16 +190,26 @@ class SseSession implements Outlet, Connection {
     this.lastWrite = this.shared.now()
     const ok = response.write(message)
     // Flow control keeps the backlog near the socket's high-water mark; a single message past the bound ends it.
-    if (response.writableLength > this.shared.config.maxBacklogBytes && this.stop()) response.destroy()
+    if (response.writableLength > this.shared.config.maxBacklogBytes && this.stop()) {
+      Metrics.unsafeSlowConsumer("sse")
+      this.trace?.record("slow-consumer")
+      response.destroy()
+    }
     return ok
   }
 
-  /** Nothing more is written: the member leaves its hub and the slot is free. `false` if it had stopped already. */
+  gap(gap: ReplayCursor.Gap): void {
+    this.trace?.gap(this.shared.clock, gap)
+  }
+
+  /**
+   * Nothing more is written: the member leaves its hub and the slot is free.
+   * `false` if it had stopped already. (The member stays for the span's end.)
+   */
   stop(): boolean {
     if (!this.open) return false
     this.open = false
     this.member?.close()
-    this.member = undefined
     this.release()
     return true
   }
@@ -162,6 +220,7 @@ class SseSession implements Outlet, Connection {
 
   finish(exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, position: number): void {
     if (!this.stop()) return
+    this.trace?.record(exit)
     // Only a producer's failure is an end; an eviction under "fail" just closes (the client gets 410 next).
     if (Exit.isSuccess(exit)) {
       this.response.end(ReplayProtocol.sseEnd(this.epoch, position, { status: "ended" }))
@@ -188,7 +247,9 @@ class SseSession implements Outlet, Connection {
   }
 
   close(): void {
-    if (this.stop()) this.response.end()
+    if (!this.stop()) return
+    this.trace?.record("shutdown")
+    this.response.end()
   }
 
   destroy(): void {
@@ -199,6 +260,8 @@ class SseSession implements Outlet, Connection {
   closed(): void {
     this.shared.connections.delete(this)
     this.stop()
+    this.trace?.end(this.shared.clock, this.member)
+    this.member = undefined
   }
 }
 
@@ -225,7 +288,8 @@ class WsSession implements Outlet, Connection {
     readonly shared: Shared,
     readonly client: WS.WebSocket,
     readonly socket: Stream.Duplex,
-    readonly release: () => void
+    readonly release: () => void,
+    readonly trace: Trace | undefined
   ) {
     this.tokens = shared.config.wsInboundBurstBytes
     this.tokensAt = this.lastSent = shared.now()
@@ -237,6 +301,8 @@ class WsSession implements Outlet, Connection {
     this.lastSent = this.shared.now()
     this.client.send(message)
     if (socket.writableLength > this.shared.config.maxBacklogBytes) {
+      Metrics.unsafeSlowConsumer("ws")
+      this.trace?.record("slow-consumer")
       this.drop(CLOSE_SLOW_CONSUMER, `slow consumer: ${socket.writableLength} unsent bytes`)
       return false
     }
@@ -247,8 +313,13 @@ class WsSession implements Outlet, Connection {
     this.socket.once("drain", resume)
   }
 
+  gap(gap: ReplayCursor.Gap): void {
+    this.trace?.gap(this.shared.clock, gap)
+  }
+
   finish(exit: Exit.Exit<void, OffsetEvicted | ProducerFailed>, _position: number): void {
     if (!this.open) return
+    this.trace?.record(exit)
     const client = this.client
     if (Exit.isSuccess(exit)) {
       client.send(ReplayProtocol.wsMessage({ type: "end", status: "ended" }))
@@ -278,6 +349,7 @@ class WsSession implements Outlet, Connection {
   }
 
   close(): void {
+    if (this.open) this.trace?.record("shutdown")
     this.drop(CLOSE_GOING_AWAY, "server shutdown")
   }
 
@@ -285,12 +357,14 @@ class WsSession implements Outlet, Connection {
     this.client.terminate()
   }
 
-  /** Nothing more is sent: the member leaves its hub and the slot is free. `false` if it had stopped already. */
+  /**
+   * Nothing more is sent: the member leaves its hub and the slot is free.
+   * `false` if it had stopped already. (The member stays for the span's end.)
+   */
   stop(): boolean {
     if (!this.open) return false
     this.open = false
     this.member?.close()
-    this.member = undefined
     this.release()
     return true
   }
@@ -349,6 +423,8 @@ class WsSession implements Outlet, Connection {
   closed(): void {
     this.shared.connections.delete(this)
     this.stop()
+    this.trace?.end(this.shared.clock, this.member)
+    this.member = undefined
   }
 }
 
@@ -430,7 +506,34 @@ export const make = (
     const connections = new Set<Connection>()
     /** WebSocket requests between the upgrade event and their session (upgraded sockets are not the HTTP server's). */
     const pending = new Set<Stream.Duplex>()
-    const shared: Shared = { config, graceMillis, connections, now }
+    const spans = options?.connectionSpans ?? (yield* ReplayTracing.isTracing)
+    const shared: Shared = { config, graceMillis, connections, now, spans, clock }
+
+    /** The checks of a read, then (with `connectionSpans`) the connection's span, unless it will not follow. */
+    const prepare = (read: ReplayHttp.ReadRequest): Effect.Effect<Prepared, ReplayHttp.Refusal, Services> => {
+      const planned = read.transport === "ws" ? prepareWs(read) : Effect.map(ReplayHttp.prepareRead(read), plainPlan)
+      if (!spans) return planned
+      return Effect.flatMap(planned, (prepared): Effect.Effect<Prepared> =>
+        prepared.plan.atEnd
+          ? Effect.succeed(prepared)
+          : Effect.map(
+            ReplayTracing.startFollower({
+              name: read.transport === "ws" ? "ReplayHttp.ws" : "ReplayHttp.sse",
+              transport: read.transport === "ws" ? "ws" : "sse",
+              cursor: prepared.plan.cursor,
+              key: read.key,
+              from: ReplayTracing.requestedFrom(read)
+            }),
+            (span) => ({ ...prepared, span })
+          ))
+    }
+
+    /** A connection that left before it was served: its span ends at once (the slot is released by the caller). */
+    const abandon = ({ plan, span }: Prepared): void => {
+      if (span !== undefined) {
+        ReplayTracing.unsafeEnd(span, clock, "client-gone", plan.hello.epoch, plan.cursor.start, 0, Exit.void)
+      }
+    }
     // A message carries at most a quarter of maxBacklogBytes of data: with flow control (nothing more is written
     // to a connection whose socket is past its high-water mark) Node then holds less than the bound for it.
     const maxChunkBytes = Math.max(
@@ -476,7 +579,7 @@ export const make = (
     }
 
     const sse = (request: Http.IncomingMessage, response: Http.ServerResponse, key: string): void => {
-      run(ReplayHttp.prepareRead(readOf(request, "sse", key)), {
+      run(prepare(readOf(request, "sse", key)), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) {
             const refused = exit.cause._tag === "Fail" ? exit.cause.error : undefined
@@ -484,11 +587,15 @@ export const make = (
             if (!response.headersSent && !response.destroyed) response.destroy()
             return
           }
-          const plan = exit.value
+          const { plan, span } = exit.value
           // A client that already left gets nothing: its slot is freed at once.
-          if (response.destroyed || response.socket === null || response.socket.destroyed) return plan.release()
+          if (response.destroyed || response.socket === null || response.socket.destroyed) {
+            abandon(exit.value)
+            return plan.release()
+          }
           if (shuttingDown) {
             // Checked while the hook ran: refused like a request that came after the shutdown began.
+            abandon(exit.value)
             plan.release()
             return refuseResponse(response, shuttingDownRefusal)
           }
@@ -496,21 +603,23 @@ export const make = (
             response.writeHead(204, { "cache-control": "no-store" })
             return response.end()
           }
-          serveSse(response, plan)
+          serveSse(response, plan, span)
         }
       })
     }
 
     const serveSse = (
       response: Http.ServerResponse & { [session]?: SseSession | undefined },
-      plan: ReplayHttp.ReadPlan
+      plan: ReplayHttp.ReadPlan,
+      span: Tracer.Span | undefined
     ) => {
       response.writeHead(200, {
         "content-type": "text/event-stream",
         "cache-control": "no-cache",
         "x-accel-buffering": "no"
       })
-      const connection = new SseSession(shared, response, plan.hello.epoch, plan.release)
+      const trace = span === undefined ? undefined : new Trace(span, plan.hello.epoch)
+      const connection = new SseSession(shared, response, plan.hello.epoch, plan.release, trace)
       connection.write(ReplayProtocol.sseHello(plan.hello, config.sseRetryMillis))
       connections.add(connection)
       response[session] = connection
@@ -579,30 +688,33 @@ export const make = (
     const ws = (request: Http.IncomingMessage, socket: Stream.Duplex, head: Buffer, key: string): void => {
       pending.add(socket)
       socket.once("close", () => pending.delete(socket))
-      run(prepareWs(readOf(request, "ws", key)), {
+      run(prepare(readOf(request, "ws", key)), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) {
             pending.delete(socket)
             const refused = exit.cause._tag === "Fail" ? exit.cause.error : undefined
             return refused !== undefined ? refuseSocket(socket, refused) : socket.destroy()
           }
-          const { plan, session: interactiveSession } = exit.value
+          const { plan, session: interactiveSession, span } = exit.value
           // The slot, and the interactive session (closed exactly once, whatever path the connection takes).
           const release = interactiveSession === undefined ? plan.release : releaseBoth(plan, interactiveSession)
           // A client that already left (or half-closed) gets no handshake: its slot is freed at once.
           if (socket.destroyed || !socket.writable || socket.readableEnded) {
             pending.delete(socket)
+            abandon(exit.value)
             release()
             return socket.destroy()
           }
           if (shuttingDown) {
             pending.delete(socket)
+            abandon(exit.value)
             release()
             return refuseSocket(socket, shuttingDownRefusal)
           }
           // `ws` never calls back for a client that went away during the handshake: the close frees the slot.
           const abandoned = () => {
             clearTimeout(timer)
+            abandon(exit.value)
             release()
           }
           const timer = setTimeout(() => socket.destroy(), upgradeTimeoutMillis)
@@ -611,7 +723,7 @@ export const make = (
             clearTimeout(timer)
             pending.delete(socket)
             socket.removeListener("close", abandoned)
-            serveWs(client, socket, plan, release, interactiveSession)
+            serveWs(client, socket, plan, release, interactiveSession, span)
           })
         }
       })
@@ -622,9 +734,11 @@ export const make = (
       socket: WithSession<Stream.Duplex>,
       plan: ReplayHttp.ReadPlan,
       release: () => void,
-      interactiveSession: ReplayInteractive.Session | undefined
+      interactiveSession: ReplayInteractive.Session | undefined,
+      span: Tracer.Span | undefined
     ) => {
-      const connection = new WsSession(shared, client, socket, release)
+      const trace = span === undefined ? undefined : new Trace(span, plan.hello.epoch)
+      const connection = new WsSession(shared, client, socket, release, trace)
       connections.add(connection)
       client[session] = connection
       socket[session] = connection
@@ -638,6 +752,7 @@ export const make = (
       // A refusal known after the upgrade is the close alone, as on the portable path: its hello would describe a
       // cursor that reads nothing.
       if (plan.refused !== undefined) {
+        trace?.record("refused")
         return connection.end(ReplayProtocol.closeCodeOf(plan.refused.error), plan.refused.error.message)
       }
       client.send(ReplayProtocol.wsMessage({ type: "hello", ...plan.hello }))
@@ -733,10 +848,11 @@ const RETRY = { "retry-after": "1" } as const
 
 const shuttingDownRefusal: ReplayHttp.Refusal = { error: new ReplayHttpError.ShuttingDown(), headers: RETRY }
 
-/** A read's plan, and its interactive session if it has one. */
+/** A read that passed its checks, its interactive session if it has one, and its span (with `connectionSpans`). */
 interface Prepared {
   readonly plan: ReplayHttp.ReadPlan
   readonly session: ReplayInteractive.Session | undefined
+  readonly span?: Tracer.Span | undefined
 }
 
 const plainPlan = (plan: ReplayHttp.ReadPlan): Prepared => ({ plan, session: undefined })

@@ -270,11 +270,15 @@ export const run = (
   settings: Settings,
   url: string,
   http: Http,
-  connect: Connect
+  connect: Connect,
+  transport: "sse" | "ws"
 ): Stream.Stream<ReplayStream.Frame, ClientError.ReplayClientError> =>
   Stream.suspend(() => {
     const config: Machine.Config = { url, policy: settings.policy }
     let state = Machine.initial({ from: settings.from, epoch: settings.epoch })
+    let attempts = 0
+    // The URL without its query (which may carry a token) names the stream in every attempt's span.
+    const spanUrl = url.split("?")[0]
 
     /** Steps the machine over the events of one connection, writing frames (a gap alone in its chunk). */
     const reader: Channel.Channel<
@@ -341,7 +345,25 @@ export const run = (
           Stream.suspend(() => connect(Machine.request(state)))
         )
         : connect(request)
-      return Stream.fromChannel(Channel.pipeTo(Stream.toChannel(events), reader))
+      // One span per connection attempt, from the request to the drop (its exit: `Disconnected`) or the end.
+      return Stream.fromChannel(Channel.pipeTo(Stream.toChannel(events), reader)).pipe(
+        Stream.withSpan("ReplayClient.connect", {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: {
+            "scrollback.url": spanUrl,
+            "scrollback.transport": transport,
+            "scrollback.attempt": ++attempts,
+            "scrollback.request": request._tag === "Resume"
+              ? `${request.position.epoch}:${request.position.offset}`
+              : request._tag === "Live"
+              ? "live"
+              : request.offset === undefined
+              ? "oldest"
+              : String(request.offset)
+          }
+        })
+      )
     })
 
     const frames = attempt.pipe(
@@ -535,7 +557,7 @@ export const framesSse = (
         )
       }))
 
-    return run(config, sseUrl, http, connect)
+    return run(config, sseUrl, http, connect, "sse")
   }))
 
 /** @internal */

@@ -254,7 +254,7 @@ export const framesWs = (
         )
       }))
 
-    return run(config, wsUrl, http, connect)
+    return run(config, wsUrl, http, connect, "ws")
   }))
 
 /** @internal */

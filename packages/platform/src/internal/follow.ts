@@ -4,17 +4,31 @@ import * as ReplayCursor from "@scrollback/core/ReplayCursor"
 import * as Metrics from "@scrollback/core/ReplayMetrics"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import type * as Api from "../ReplayStream.js"
+import * as Tracing from "./tracing.js"
 
 /** @internal */
 export const DEFAULT_MAX_CHUNK_BYTES = ReplayCursor.DEFAULT_MAX_CHUNK_BYTES
 
-const NO_TAGS: ReadonlyArray<never> = []
-
 type FollowError = ReplayCursor.StartError | ProducerFailed
+
+/**
+ * Who follows, for the metrics (`transport`) and the follower's span (its
+ * name, the key when known, and what was asked for).
+ *
+ * @internal
+ */
+export interface Follower {
+  readonly transport: Metrics.FollowerTransport
+  readonly span: string
+  readonly key?: string | undefined
+  readonly from?: string | undefined
+}
 
 /** @internal */
 export interface KeepAlive<A> {
@@ -55,8 +69,6 @@ const awaitCursorOrTimeout = (cursor: ReplayCursor.ReplayCursor, millis: number)
     })
   })
 
-const stopped = Effect.sync(() => Metrics.activeFollowers.unsafeModify(-1, NO_TAGS))
-
 /**
  * A Stream over a cursor (`ReplayCursor`, where every rule of a follower
  * lives): each pull takes one synchronous step — zero-copy views, a gap or
@@ -67,6 +79,10 @@ const stopped = Effect.sync(() => Metrics.activeFollowers.unsafeModify(-1, NO_TA
  * `emit` turns a data step into output elements (views for the bytes
  * variant, frames for the frames variant).
  *
+ * While it runs it counts in `ReplayMetrics.activeFollowers{transport}` and
+ * its buffer's followers, and its span (`ReplayTracing`) shows its start,
+ * its gaps and how it ended: nothing per read but a lag observation.
+ *
  * @internal
  */
 export const fromCursor = <A>(
@@ -74,18 +90,25 @@ export const fromCursor = <A>(
   emit: (step: ReplayCursor.Data) => Chunk.Chunk<A>,
   gapElement: ((gap: Api.Gap) => A) | undefined,
   onGap: ((gap: Api.Gap) => Effect.Effect<void>) | undefined,
+  follower: Follower,
   keepAlive?: KeepAlive<A>
 ): Stream.Stream<A, ProducerFailed | OffsetEvicted> => {
+  const transport = follower.transport
+  let span: Tracer.Span | undefined = undefined
+  let clock: Clock.Clock | undefined = undefined
+  let gapCount = 0
   const loop: Channel.Channel<Chunk.Chunk<A>, unknown, ProducerFailed | OffsetEvicted, unknown, void, unknown> = Channel
     .suspend(() => {
       const step = ReplayCursor.unsafeNext(cursor)
       switch (step._tag) {
         case "Data": {
-          Metrics.followerLag.unsafeUpdate(step.total - step.offset, NO_TAGS)
+          Metrics.unsafeLag(step.total - step.offset)
           return Channel.zipRight(Channel.write(emit(step)), loop)
         }
         case "Gap": {
-          Metrics.gaps.unsafeUpdate(1, NO_TAGS)
+          gapCount++
+          Metrics.unsafeGap(transport)
+          if (span !== undefined && clock !== undefined) Tracing.unsafeGap(span, clock, step)
           const announce = gapElement === undefined ? Channel.void : Channel.write(Chunk.of(gapElement(step)))
           const notify = onGap === undefined ? announce : Channel.zipRight(Channel.fromEffect(onGap(step)), announce)
           return Channel.zipRight(notify, loop)
@@ -101,17 +124,37 @@ export const fromCursor = <A>(
         }
       }
     })
-  return Stream.fromChannel(Channel.suspend(() => {
-    Metrics.activeFollowers.unsafeModify(1, NO_TAGS)
-    return Channel.ensuring(loop, stopped)
-  }))
+  const start = Effect.flatMap(Effect.clock, (c) =>
+    Effect.map(
+      Tracing.startFollower({ name: follower.span, transport, cursor, key: follower.key, from: follower.from }),
+      (opened) => {
+        clock = c
+        span = opened
+        Metrics.unsafeFollowerStarted(cursor.buffer, transport)
+        return opened
+      }
+    ))
+  return Stream.fromChannel(Channel.acquireUseRelease(start, () => loop, (opened, exit) =>
+    Effect.sync(() => {
+      Metrics.unsafeFollowerStopped(cursor.buffer, transport)
+      Tracing.unsafeEnd(
+        opened,
+        clock!,
+        Tracing.endOf(exit),
+        cursor.buffer.epoch,
+        cursor.position,
+        gapCount,
+        exit
+      )
+    })))
 }
 
 const cursorStream = <A>(
   buffer: ReplayBuffer.ReplayBuffer,
   options: Api.FollowOptions | undefined,
   emit: (step: ReplayCursor.Data) => Chunk.Chunk<A>,
-  gapElement: ((gap: Api.Gap) => A) | undefined
+  gapElement: ((gap: Api.Gap) => A) | undefined,
+  span: string
 ): Stream.Stream<A, FollowError> =>
   Stream.unwrap(Effect.map(
     // Made when the stream starts, not when it is built, so a stream value can be run many times.
@@ -120,7 +163,12 @@ const cursorStream = <A>(
       onEvicted: options?.onEvicted,
       maxChunkBytes: options?.maxChunkBytes
     }),
-    (cursor) => fromCursor(cursor, emit, gapElement, options?.onGap)
+    (cursor) =>
+      fromCursor(cursor, emit, gapElement, options?.onGap, {
+        transport: "stream",
+        span,
+        from: Tracing.formatFrom(options?.from)
+      })
   ))
 
 /** Data steps as frames: one per view, each with its offset. @internal */
@@ -142,17 +190,25 @@ export const follow = (
   buffer: ReplayBuffer.ReplayBuffer,
   options?: Api.FollowOptions
 ): Stream.Stream<Uint8Array, FollowError> =>
-  cursorStream(buffer, options, (step) => Chunk.unsafeFromArray(step.chunks as Array<Uint8Array>), undefined)
+  cursorStream(
+    buffer,
+    options,
+    (step) => Chunk.unsafeFromArray(step.chunks as Array<Uint8Array>),
+    undefined,
+    "ReplayStream.follow"
+  )
 
 /** @internal */
 export const frames = (
   buffer: ReplayBuffer.ReplayBuffer,
   options?: Api.FollowOptions
-): Stream.Stream<Api.Frame, FollowError> => cursorStream<Api.Frame>(buffer, options, dataFrames, asGap)
+): Stream.Stream<Api.Frame, FollowError> =>
+  cursorStream<Api.Frame>(buffer, options, dataFrames, asGap, "ReplayStream.frames")
 
 /** @internal */
 export const framesOf = <A = never>(
   cursor: ReplayCursor.ReplayCursor,
+  follower: Follower,
   keepAlive?: KeepAlive<A>
 ): Stream.Stream<Api.Frame | A, ProducerFailed | OffsetEvicted> =>
-  fromCursor<Api.Frame | A>(cursor, dataFrames, asGap, undefined, keepAlive)
+  fromCursor<Api.Frame | A>(cursor, dataFrames, asGap, undefined, follower, keepAlive)

@@ -75,6 +75,21 @@ const ending = <R>(
   )
 }
 
+/** The span of a capture: the command (when known) and the buffer's epoch. */
+const spanned =
+  (name: string, buffer: ReplayBuffer.ReplayBuffer, command: Command.Command | undefined) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withSpan(effect, name, {
+      attributes: command === undefined
+        ? { "scrollback.epoch": buffer.epoch }
+        : { "scrollback.epoch": buffer.epoch, "scrollback.command": commandName(command) },
+      captureStackTrace: false
+    })
+
+/** The program a command runs (the first of a piped chain): its arguments may hold secrets, so they are left out. */
+const commandName = (command: Command.Command): string =>
+  command._tag === "StandardCommand" ? command.command : commandName(command.left)
+
 /** Both output streams must be pipes, whatever the command asked for, or there is nothing to capture. */
 const piped = (command: Command.Command): Command.Command => Command.stderr(Command.stdout(command, "pipe"), "pipe")
 
@@ -111,6 +126,7 @@ export const capture = dual<
   (args) => Command.isCommand(args[0]),
   (command, buffer, options) =>
     Effect.scoped(Effect.flatMap(acquireWriters(buffer, options), (writers) => captureWith(command, writers, options)))
+      .pipe(spanned("ReplayProcess.capture", buffer, command))
 )
 
 /** @internal */
@@ -129,7 +145,7 @@ export const captureProcess = dual<
   (process, buffer, options) =>
     Effect.scoped(
       Effect.flatMap(acquireWriters(buffer, options), (writers) => ending(writers, options, drain(process, writers)))
-    )
+    ).pipe(spanned("ReplayProcess.captureProcess", buffer, undefined))
 )
 
 /** @internal */
@@ -145,6 +161,11 @@ export const run = (
     const buffer = yield* ReplayBuffer.make({ capacity: options?.capacity })
     // The leases are taken before the buffer is returned, so no other producer can slip in first.
     const writers = yield* acquireWriters(buffer, options)
-    yield* Effect.forkScoped(Effect.exit(captureWith(command, writers, options)))
+    // The capture runs in the background: its span is the run's, from the start to the process's end.
+    yield* Effect.forkScoped(Effect.exit(
+      captureWith(command, writers, options).pipe(
+        spanned("ReplayProcess.run", buffer, command)
+      )
+    ))
     return buffer
   })

@@ -1,6 +1,5 @@
 import * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import { BufferClosed, ProducerFailed } from "@scrollback/core/ReplayBufferError"
-import * as Metrics from "@scrollback/core/ReplayMetrics"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -15,20 +14,9 @@ import type * as Api from "../ReplaySink.js"
 /** Where a producer writes: a buffer (plain writes) or the writer of a lease it holds. */
 type Target = ReplayBuffer.ReplayBuffer | ReplayBuffer.Writer
 
-const bufferOf = (target: Target): ReplayBuffer.ReplayBuffer =>
-  ReplayBuffer.isReplayBuffer(target) ? target : target.buffer
-
-const NO_TAGS: ReadonlyArray<never> = []
-
 /**
- * The highest `oldest` already counted in `bytesEvicted`, per buffer. Each
- * write counts only the move past it, in one synchronous step, so writers
- * running concurrently on one buffer never count an eviction twice.
- */
-const counted = new WeakMap<ReplayBuffer.ReplayBuffer, number>()
-
-/**
- * Writes one chunk as one atomic `writeAll` batch and updates the metrics.
+ * Writes one chunk as one atomic `writeAll` batch. The storage counts the
+ * bytes (`ReplayMetrics.bytesWritten`/`bytesEvicted`): nothing is counted here.
  *
  * @internal
  */
@@ -36,27 +24,7 @@ export const writeChunk = <T extends Target>(
   target: T,
   chunk: Chunk.Chunk<Uint8Array>
 ): Effect.Effect<void, Api.ErrorOf<T>> =>
-  Effect.suspend(() => {
-    const buffer = bufferOf(target)
-    const array = Chunk.toReadonlyArray(chunk)
-    let length = 0
-    for (let i = 0; i < array.length; i++) length += array[i].length
-    const write = target.writeAll(array) as Effect.Effect<void, Api.ErrorOf<T>>
-    if (length === 0) return write
-    return Effect.zipRight(
-      write,
-      // `oldest` read in the same step as the update, so concurrent writers never count an eviction twice.
-      Effect.flatMap(buffer.oldest, (oldest) =>
-        Effect.sync(() => {
-          Metrics.bytesWritten.unsafeUpdate(length, NO_TAGS)
-          const before = counted.get(buffer) ?? 0
-          if (oldest > before) {
-            Metrics.bytesEvicted.unsafeUpdate(oldest - before, NO_TAGS)
-            counted.set(buffer, oldest)
-          }
-        }))
-    )
-  })
+  target.writeAll(Chunk.toReadonlyArray(chunk)) as Effect.Effect<void, Api.ErrorOf<T>>
 
 /** @internal */
 export const make = <T extends Target>(target: T): Sink.Sink<void, Uint8Array, never, Api.ErrorOf<T>> =>
@@ -113,7 +81,10 @@ export const endingWith = <A, E, R>(
           if (Exit.isFailure(exit)) return exit
           if (Exit.isFailure(ended)) return Exit.failCause(ended.cause)
           // Someone else ended the buffer first: that end stands, and this producer's own end did not happen.
-          return ended.value ? exit : Effect.flatMap(writer.buffer.total, (total) => new BufferClosed({ total }))
+          // `Exit.fail`, not `Effect.fail`: the error is not wrapped with the current span (`ReplaySink.write`).
+          return ended.value
+            ? exit
+            : Effect.flatMap(writer.buffer.total, (total) => Exit.fail(new BufferClosed({ total })))
         }
       ))
   )
@@ -140,5 +111,10 @@ export const write = dual<
     ReplayBuffer.withWriter(buffer, (writer) => {
       const run = Stream.run(self, make(writer))
       return options?.end === false ? run : endingWith(writer, run)
-    }, { wait: options?.wait })
+    }, { wait: options?.wait }).pipe(
+      Effect.withSpan("ReplaySink.write", {
+        attributes: { "scrollback.epoch": buffer.epoch, "scrollback.end_buffer": options?.end !== false },
+        captureStackTrace: false
+      })
+    )
 )

@@ -28,6 +28,8 @@ export const DEFAULT_SSE_RETRY: Duration.Duration = Duration.seconds(1)
 /** @internal */
 export const DEFAULT_LONG_POLL_MAX_WAIT: Duration.Duration = Duration.seconds(30)
 /** @internal */
+export const DEFAULT_METRICS_PATH = "/metrics"
+/** @internal */
 export const DEFAULT_LIMIT = 1024 * 1024
 /** @internal */
 export const DEFAULT_MAX_LIMIT = 8 * 1024 * 1024
@@ -135,6 +137,20 @@ const resolveUnsafe = (options: Api.Options | undefined): Api.ResolvedOptions =>
   }
   const list = options?.list ?? false
   if (typeof list !== "boolean") throw invalid("list", list, "must be a boolean")
+  const metrics = options?.metrics ?? false
+  let metricsPath: string | undefined
+  if (metrics === false) {
+    metricsPath = undefined
+  } else if (metrics === true) {
+    metricsPath = DEFAULT_METRICS_PATH
+  } else if (typeof metrics === "string" && PREFIX.test(metrics)) {
+    metricsPath = metrics
+  } else {
+    throw invalid("metrics", metrics, "must be a boolean or a path \"/segment[/segment…]\" without a trailing slash")
+  }
+  if (metricsPath !== undefined && metricsPath === prefix) {
+    throw invalid("metrics", metrics, `must not be the prefix itself (${prefix}), where the list is served`)
+  }
   return {
     prefix,
     maxConnections: positiveInteger("maxConnections", options?.maxConnections, DEFAULT_MAX_CONNECTIONS),
@@ -162,7 +178,8 @@ const resolveUnsafe = (options: Api.Options | undefined): Api.ResolvedOptions =>
     ),
     allowedOrigins,
     allowedHosts,
-    list
+    list,
+    metricsPath
   }
 }
 

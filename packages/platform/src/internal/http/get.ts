@@ -65,7 +65,10 @@ export const get = (
     }
     let step = take(ReplayCursor.unsafeNext(cursor))
     if (step._tag === "Pending" && waitMillis > 0) {
-      const release = yield* Either.match(takeSlot(http, buffer), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const release = yield* Either.match(takeSlot(http, buffer, "get"), {
+        onLeft: Effect.fail,
+        onRight: Effect.succeed
+      })
       yield* Effect.addFinalizer(() => Effect.sync(release))
       // The wait ends early when the routes close: the answer is what there is (nothing yet).
       const ready = yield* ReplayCursor.next(cursor).pipe(

@@ -1,6 +1,7 @@
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import * as ReplayMetrics from "@scrollback/core/ReplayMetrics"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -8,6 +9,7 @@ import * as Schema from "effect/Schema"
 import type * as Api from "../../ReplayHttp.js"
 import * as HttpError from "../../ReplayHttpError.js"
 import type * as ProtocolApi from "../../ReplayProtocol.js"
+import * as Prometheus from "../prometheus.js"
 import * as Protocol from "../protocol.js"
 import { tag } from "./config.js"
 import { authorize, lookup, readRequest, refusal } from "./read.js"
@@ -62,4 +64,24 @@ export const list = (
     const buffers = yield* Effect.forEach(entries, (entry) =>
       Effect.map(infoOf(entry.key, entry.buffer), (info) => ({ ...info, createdAt: entry.createdAt })))
     return HttpServerResponse.unsafeJson(encodeList({ buffers }), { headers: NO_STORE })
+  })
+
+/**
+ * The metrics in the Prometheus text format: `ReplayMetrics.snapshot` (every
+ * metric of Effect's registry, the storage's brought up to date), encoded.
+ *
+ * @internal
+ */
+export const metricsText: Effect.Effect<string> = Effect.map(ReplayMetrics.snapshot, Prometheus.encode)
+
+/** `GET {metricsPath}`, when the endpoint is on: authorized with `transport: "metrics"` and no key. @internal */
+export const metrics = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<HttpServerResponse.HttpServerResponse, Api.Refusal, Api.Authorization> =>
+  Effect.gen(function*() {
+    yield* authorize(readRequest(request, "get", ""), undefined, "metrics")
+    return HttpServerResponse.text(yield* metricsText, {
+      contentType: Prometheus.CONTENT_TYPE,
+      headers: NO_STORE
+    })
   })

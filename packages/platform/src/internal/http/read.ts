@@ -2,6 +2,7 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import * as ReplayCursor from "@scrollback/core/ReplayCursor"
+import * as Metrics from "@scrollback/core/ReplayMetrics"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -277,10 +278,12 @@ const fromEither = <A>(either: Either.Either<A, Api.Refusal>): Effect.Effect<A, 
  */
 export const takeSlot = (
   http: Api.ReplayHttp,
-  buffer: ReplayBuffer.ReplayBuffer
+  buffer: ReplayBuffer.ReplayBuffer,
+  transport: Api.ReadRequest["transport"]
 ): Either.Either<() => void, Api.Refusal> => {
   const { options, slots } = serviceOf(http)
   const taken = slots.unsafeTake(buffer)
+  if (typeof taken === "string") Metrics.unsafeConnectionRefused(transport, taken)
   if (taken === "server") {
     return Either.left(
       refusal(new HttpError.TooManyConnections({ scope: "server", limit: options.maxConnections }), RETRY)
@@ -341,7 +344,7 @@ export const prepareRead = (
       // A WebSocket upgrades, then closes with the refusal's code: it needs a slot for that moment, and a
       // cursor that reads nothing.
       const cursor = yield* Effect.orDie(ReplayCursor.make(buffer, { from: "live", onEvicted: "clamp" }))
-      const release = yield* fromEither(takeSlot(http, buffer))
+      const release = yield* fromEither(takeSlot(http, buffer, request.transport))
       return { buffer, cursor, hello: helloOf(buffer, cursor), release, atEnd: false, refused: made.left }
     }
     const cursor = made.right
@@ -355,7 +358,7 @@ export const prepareRead = (
       }
     }
     if (request.transport === "get") return { buffer, cursor, hello, release: noop, atEnd: false, refused: undefined }
-    const release = yield* fromEither(takeSlot(http, buffer))
+    const release = yield* fromEither(takeSlot(http, buffer, request.transport))
     return { buffer, cursor, hello, release, atEnd: false, refused: undefined }
   })
 

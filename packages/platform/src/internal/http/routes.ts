@@ -15,7 +15,7 @@ import type * as Api from "../../ReplayHttp.js"
 import * as HttpError from "../../ReplayHttpError.js"
 import { authorizationTag, Closing, layer, tag } from "./config.js"
 import { get } from "./get.js"
-import { info, list } from "./meta.js"
+import { info, list, metrics } from "./meta.js"
 import { badRequest, checkRequest, refusal, refusalResponse } from "./read.js"
 import { sse } from "./sse.js"
 import { ws } from "./ws.js"
@@ -106,6 +106,10 @@ export const routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter | Serv
     yield* router.add("*", `${base}/:key/sse` as `/${string}`, provide(keyed(sse)))
     yield* router.add("*", `${base}/:key/ws` as `/${string}`, provide(keyed(ws)))
     yield* router.add("*", `${base}/:key/info` as `/${string}`, provide(keyed(info)))
+    const metricsPath = http.options.metricsPath
+    if (metricsPath !== undefined) {
+      yield* router.add("*", metricsPath as `/${string}`, provide((request) => respond(request, metrics(request))))
+    }
     yield* router.add("*", `${base}/*` as `/${string}`, (request) => Effect.succeed(notFoundResponse(http, request)))
   })
 )

@@ -9,8 +9,9 @@ import { identity } from "effect/Function"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../../ReplayHttp.js"
-import { fromCursor } from "../follow.js"
+import { type Follower, fromCursor } from "../follow.js"
 import * as Protocol from "../protocol.js"
+import { requestedFrom } from "../tracing.js"
 import { Closing, tag } from "./config.js"
 import { prepareRead, readRequest } from "./read.js"
 
@@ -46,11 +47,15 @@ export const sseBody = (
     readonly keepAliveMillis: number
     /** Ends the response (without an end event: the buffer did not end) when it completes. */
     readonly closing?: Effect.Effect<void> | undefined
-  }
+  },
+  follower: Follower
 ): Stream.Stream<Uint8Array> => {
   const { cursor, hello } = plan
   const epoch = hello.epoch
-  return fromCursor<Element>(cursor, asStep, asGap, undefined, { millis: options.keepAliveMillis, element: PING }).pipe(
+  return fromCursor<Element>(cursor, asStep, asGap, undefined, follower, {
+    millis: options.keepAliveMillis,
+    element: PING
+  }).pipe(
     Stream.mapChunks((elements) => {
       const out: Array<Uint8Array> = []
       for (const element of elements) {
@@ -93,7 +98,8 @@ export const sse = (
 > =>
   Effect.gen(function*() {
     const { options } = yield* tag
-    const plan = yield* prepareRead(readRequest(request, "sse", key))
+    const read = readRequest(request, "sse", key)
+    const plan = yield* prepareRead(read)
     if (plan.atEnd) return HttpServerResponse.empty({ status: 204, headers: { "cache-control": "no-store" } })
     // Released with the request's scope too, should the response never be streamed.
     yield* Effect.addFinalizer(() => Effect.sync(plan.release))
@@ -104,6 +110,11 @@ export const sse = (
         closing: yield* Effect.serviceOption(Closing).pipe(
           Effect.map((closing) => closing._tag === "Some" ? Deferred.await(closing.value) : undefined)
         )
+      }, {
+        transport: "sse",
+        span: "ReplayHttp.sse",
+        key,
+        from: requestedFrom(read)
       }),
       { headers: SSE_HEADERS }
     )

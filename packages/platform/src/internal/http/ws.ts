@@ -10,8 +10,9 @@ import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Api from "../../ReplayHttp.js"
-import { framesOf } from "../follow.js"
+import { type Follower, framesOf } from "../follow.js"
 import * as Protocol from "../protocol.js"
+import { requestedFrom } from "../tracing.js"
 import { tag, whenClosing } from "./config.js"
 import { badRequest, prepareRead, readRequest } from "./read.js"
 
@@ -68,13 +69,18 @@ const connectionDropper = (request: HttpServerRequest.HttpServerRequest) => (): 
 type Write = (chunk: Uint8Array | string | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>
 
 /** What the sender sends: hello, frames, gaps, the end and its close — or the close a refusal says. */
-const sender = (write: Write, plan: Api.ReadPlan, keepAliveMillis: number): Effect.Effect<void, Socket.SocketError> => {
+const sender = (
+  write: Write,
+  plan: Api.ReadPlan,
+  keepAliveMillis: number,
+  follower: Follower
+): Effect.Effect<void, Socket.SocketError> => {
   const { cursor, hello } = plan
   const close = (code: number, reason: string) => write(new Socket.CloseEvent(code, closeReason(reason)))
   if (plan.refused !== undefined) return close(Protocol.closeCodeOf(plan.refused.error), plan.refused.error.message)
   const sendEnd = (end: Parameters<typeof Protocol.wsMessage>[0]) =>
     Effect.zipRight(write(Protocol.wsMessage(end)), close(CLOSE_NORMAL, "end"))
-  const frames = framesOf(cursor, { millis: keepAliveMillis, element: PING }).pipe(
+  const frames = framesOf(cursor, follower, { millis: keepAliveMillis, element: PING }).pipe(
     Stream.runForEachChunk((chunk) =>
       Effect.forEach(chunk, (frame) =>
         frame._tag === "Ping"
@@ -124,7 +130,8 @@ const session = (
     readonly maxMessageBytes: number
     readonly keepAliveMillis: number
     readonly dropConnection: () => void
-  }
+  },
+  follower: Follower
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     const write = yield* socket.writer
@@ -178,7 +185,7 @@ const session = (
       Effect.asVoid(Fiber.await(reader)),
       Effect.sleep(1000)
     ]).pipe(Effect.zipRight(Effect.sync(options.dropConnection)))
-    yield* sender(write, plan, options.keepAliveMillis).pipe(
+    yield* sender(write, plan, options.keepAliveMillis, follower).pipe(
       Effect.raceFirst(refuseClient),
       Effect.raceFirst(Fiber.await(reader)),
       // The routes close (the server shuts down): the session says so.
@@ -207,7 +214,8 @@ export const ws = (
 > =>
   Effect.gen(function*() {
     const { options } = yield* tag
-    const plan = yield* prepareRead(readRequest(request, "ws", key))
+    const read = readRequest(request, "ws", key)
+    const plan = yield* prepareRead(read)
     yield* Effect.addFinalizer(() => Effect.sync(plan.release))
     const socket = yield* Effect.mapError(
       request.upgrade,
@@ -217,6 +225,11 @@ export const ws = (
       maxMessageBytes: options.wsMaxMessageBytes,
       keepAliveMillis: options.keepAliveMillis,
       dropConnection: connectionDropper(request)
+    }, {
+      transport: "ws",
+      span: "ReplayHttp.ws",
+      key,
+      from: requestedFrom(read)
     })
     return HttpServerResponse.empty()
   })
