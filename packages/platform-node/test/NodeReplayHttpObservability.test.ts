@@ -7,12 +7,12 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayMetrics, ReplayRegistry } from "@scrollback/core"
 import type { ReplayBuffer } from "@scrollback/core"
+import { Tracing } from "@scrollback/http-test-kit"
 import { ReplayHttp } from "@scrollback/platform"
 import { NodeReplayHttp } from "@scrollback/platform-node"
 import { Context, Effect, Exit, Layer, Metric, Queue, Scope } from "effect"
 import * as Http from "node:http"
 import WebSocket from "ws"
-import { makeRecorder, type RecordedSpan, type Recorder } from "./util/recordingTracer.js"
 
 interface Server {
   readonly port: number
@@ -26,7 +26,7 @@ interface Server {
 const start = (options: {
   readonly http?: ReplayHttp.Options
   readonly node?: NodeReplayHttp.Options
-  readonly recorder?: Recorder
+  readonly recorder?: Tracing.Recorder
 }): Effect.Effect<Server, never, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
@@ -237,7 +237,7 @@ describe("NodeReplayHttp observability", () => {
   for (const transport of ["sse", "ws"] as const) {
     it.scopedLive(`a ${transport} consumer that stops reading is dropped past maxBacklogBytes, and counted`, () =>
       Effect.gen(function*() {
-        const recorder = makeRecorder()
+        const recorder = Tracing.makeRecorder()
         const server = yield* start({ http: { maxBacklogBytes: 1024 }, recorder })
         const key = uniqueKey(`slow-${transport}`)
         const buffer = yield* Effect.orDie(server.registry.create(key, { capacity: 64 * 1024 }))
@@ -266,7 +266,7 @@ describe("NodeReplayHttp observability", () => {
 
   it.scopedLive("connection spans: how each connection ended, where it started; every span ends", () =>
     Effect.gen(function*() {
-      const recorder = makeRecorder()
+      const recorder = Tracing.makeRecorder()
       const server = yield* start({ recorder })
       const key = uniqueKey("spans")
       const buffer = yield* Effect.orDie(server.registry.create(key, { capacity: 8 }))
@@ -305,7 +305,7 @@ describe("NodeReplayHttp observability", () => {
       const all = [...spansOf("ReplayHttp.sse"), ...spansOf("ReplayHttp.ws")]
       assert.strictEqual(all.length, 4)
       for (const span of all) assert.isTrue(span.ended, `${span.name} ended`)
-      const end = (span: RecordedSpan) => span.attributes.get("scrollback.end")
+      const end = (span: Tracing.RecordedSpan) => span.attributes.get("scrollback.end")
       const [first, second] = spansOf("ReplayHttp.sse")
       assert.strictEqual(end(first), "ended")
       assert.strictEqual(first.attributes.get("scrollback.from"), `${done.epoch}:2`)
@@ -328,7 +328,7 @@ describe("NodeReplayHttp observability", () => {
 
   it.scopedLive("connectionSpans: false makes none, even with a tracer installed", () =>
     Effect.gen(function*() {
-      const recorder = makeRecorder()
+      const recorder = Tracing.makeRecorder()
       const server = yield* start({ recorder, node: { connectionSpans: false } })
       const key = uniqueKey("nospans")
       const buffer: ReplayBuffer.ReplayBuffer = yield* Effect.orDie(server.registry.create(key))

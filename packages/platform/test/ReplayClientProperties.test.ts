@@ -2,9 +2,9 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { assert, describe, it } from "@effect/vitest"
+import { Portable } from "@scrollback/http-test-kit"
 import * as ReplayClient from "@scrollback/platform/ReplayClient"
 import { Effect, FastCheck as fc, Fiber, Layer, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
-import { serve } from "./ReplayHttpHarness.js"
 import { concat } from "./util/bytes.js"
 import * as FaultProxy from "./util/faultProxy.js"
 
@@ -33,15 +33,16 @@ const firstDifference = (a: Uint8Array, b: Uint8Array): number => {
 }
 
 /**
- * A real server on 127.0.0.1 (the harness's: registry + `ReplayHttp.toHttpApp`
- * + NodeHttpServer), and `idle`: completes once no request is being handled.
+ * A real server on 127.0.0.1 (the kit's `Portable.serve`: registry +
+ * `ReplayHttp.toHttpApp` + NodeHttpServer, the app wrapped to count the
+ * requests in flight), and `idle`: completes once no request is being handled.
  * Every session must end by itself once its connection is cut, shutdown
  * included (a WebSocket session interrupted while its connection closed used
  * to wait for ever on its close `1001`; `idle` would hang).
  */
 const startServer = Effect.gen(function*() {
   const active = yield* SubscriptionRef.make(0)
-  const server = yield* serve({
+  const server = yield* Portable.serve({
     wrap: (app) =>
       Effect.acquireUseRelease(
         SubscriptionRef.update(active, (n) => n + 1),

@@ -1,7 +1,8 @@
 /**
  * `ReplayClient.followWs` / `framesWs` against real servers on 127.0.0.1:
- * `ReplayHttp` (through the test harness), and a scripted WebSocket server
- * for what an honest server never sends.
+ * `ReplayHttp` (the portable path, `Portable.serve` of
+ * `@scrollback/http-test-kit`), and a scripted WebSocket server for what an
+ * honest server never sends.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -15,6 +16,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { OffsetAhead, OffsetEvicted, ProducerFailed } from "@scrollback/core/ReplayBufferError"
 import * as ReplayRegistry from "@scrollback/core/ReplayRegistry"
 import * as ReplayRegistryError from "@scrollback/core/ReplayRegistryError"
+import { Portable } from "@scrollback/http-test-kit"
 import * as ReplayClient from "@scrollback/platform/ReplayClient"
 import * as ReplayClientError from "@scrollback/platform/ReplayClientError"
 import * as ReplayHttp from "@scrollback/platform/ReplayHttp"
@@ -23,7 +25,6 @@ import * as ReplayProtocol from "@scrollback/platform/ReplayProtocol"
 import type * as ReplayStream from "@scrollback/platform/ReplayStream"
 import { Cause, Chunk, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Scope, Stream } from "effect"
 import * as http from "node:http"
-import { serve } from "./ReplayHttpHarness.js"
 import { concat } from "./util/bytes.js"
 import * as FaultProxy from "./util/faultProxy.js"
 
@@ -87,7 +88,7 @@ const observed = (onMessage: (bytes: number) => void) =>
     })
   ).pipe(Layer.provide(NodeSocket.layerWebSocketConstructor))
 
-/** `serve()` on a given port (the harness always picks port 0). */
+/** `ReplayHttp.serve()` on a given port (`Portable.serve` always picks port 0). */
 const servePort = (port: number) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
@@ -167,7 +168,7 @@ const scriptedWs = (scripts: ReadonlyArray<ReadonlyArray<WsAction>>) =>
 describe("ReplayClient over WebSocket", () => {
   it.scopedLive("replays then follows, and completes after the end message", () =>
     Effect.gen(function*() {
-      const server = yield* serve()
+      const server = yield* Portable.serve()
       const buffer = yield* server.create("k")
       yield* buffer.write(text("hello "))
       const started = yield* Deferred.make<void>()
@@ -194,7 +195,7 @@ describe("ReplayClient over WebSocket", () => {
 
   it.scopedLive("frames carry contiguous offsets; from a number, from \"live\" and from a saved position", () =>
     Effect.gen(function*() {
-      const server = yield* serve()
+      const server = yield* Portable.serve()
       const buffer = yield* server.create("k")
       yield* buffer.write(text("abcdefg"))
       const url = `${server.base}/scrollback/k`
@@ -238,7 +239,7 @@ describe("ReplayClient over WebSocket", () => {
 
   it.scopedLive("a failed producer fails the stream with ProducerFailed and its exit code, live or at the end", () =>
     Effect.gen(function*() {
-      const server = yield* serve()
+      const server = yield* Portable.serve()
       const buffer = yield* server.create("k")
       yield* buffer.write(text("oops"))
       const started = yield* Deferred.make<void>()
@@ -266,14 +267,14 @@ describe("ReplayClient over WebSocket", () => {
 
   it.scopedLive("a refused upgrade is explained by /info: BufferNotFound, HttpStatusError (401)", () =>
     Effect.gen(function*() {
-      const server = yield* serve()
+      const server = yield* Portable.serve()
       const missing = failureOf(
         yield* Effect.exit(collect(ReplayClient.followWs(`${server.base}/scrollback/nope`, { schedule: quick(3) })))
       )
       assert.instanceOf(missing, ReplayRegistryError.BufferNotFound)
       assert.strictEqual(missing.key, "nope")
 
-      const locked = yield* serve({
+      const locked = yield* Portable.serve({
         authorization: { authorize: () => Effect.fail(new ReplayHttpError.Denied({ status: 401, message: "no" })) }
       })
       yield* locked.create("k")
@@ -288,7 +289,7 @@ describe("ReplayClient over WebSocket", () => {
 
   it.scopedLive("4410 at the start: fail → OffsetEvicted; clamp → a Gap frame, onGap, then the rest", () =>
     Effect.gen(function*() {
-      const server = yield* serve()
+      const server = yield* Portable.serve()
       const buffer = yield* server.create("k", 16)
       const log = Uint8Array.from({ length: 40 }, (_, i) => i)
       yield* buffer.write(log)
@@ -321,7 +322,7 @@ describe("ReplayClient over WebSocket", () => {
 
   it.scopedLive("evicted while disconnected: the resume gets 4410 (fail → OffsetEvicted) or a gap (clamp)", () =>
     Effect.gen(function*() {
-      const server = yield* serve()
+      const server = yield* Portable.serve()
       const run = (policy: ReplayStream.OnEvicted) =>
         Effect.scoped(Effect.gen(function*() {
           const key = `k-${policy}`
@@ -374,7 +375,7 @@ describe("ReplayClient over WebSocket", () => {
   it.scopedLive("4409: a restarted server (new epoch, same port) → EpochChanged; a position past the total → OffsetAhead", () =>
     Effect.gen(function*() {
       const firstScope = yield* Scope.make()
-      const first = yield* serve().pipe(Scope.extend(firstScope))
+      const first = yield* Portable.serve().pipe(Scope.extend(firstScope))
       const buffer = yield* first.create("k")
       yield* buffer.write(text("first incarnation"))
       const url = `${first.base}/scrollback/k`
@@ -410,7 +411,7 @@ describe("ReplayClient over WebSocket", () => {
 
   it.scopedLive("a consumer slower than the socket: dropped past maxBufferedBytes, resumed, each byte once", () =>
     Effect.gen(function*() {
-      const server = yield* serve()
+      const server = yield* Portable.serve()
       const buffer = yield* server.create("k", 1024 * 1024)
       const first = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff)
       yield* buffer.write(first)
@@ -454,7 +455,7 @@ describe("ReplayClient over WebSocket", () => {
   it.scopedLive("a connection gone silent is dropped after idleTimeout and resumed; a quiet one lives on pings", () =>
     Effect.gen(function*() {
       // The server pings after 100 ms of silence: a healthy connection is never idle for the client's 3 s.
-      const server = yield* serve({ http: { keepAlive: "100 millis" } })
+      const server = yield* Portable.serve({ http: { keepAlive: "100 millis" } })
       const buffer = yield* server.create("k")
       const first = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff)
       yield* buffer.write(first)
@@ -486,7 +487,7 @@ describe("ReplayClient over WebSocket", () => {
 
   it.scopedLive("interrupting the stream closes its WebSocket", () =>
     Effect.gen(function*() {
-      const server = yield* serve()
+      const server = yield* Portable.serve()
       const buffer = yield* server.create("k")
       yield* buffer.write(text("first"))
       const proxy = yield* FaultProxy.make({ target: { port: server.port }, seed: 3, plan: () => ({ _tag: "Pass" }) })

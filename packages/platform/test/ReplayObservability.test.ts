@@ -5,10 +5,9 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBuffer, ReplayBufferError, ReplayMetrics, ReplayRegistry } from "@scrollback/core"
+import { Clients, Portable, type Suites, Tracing } from "@scrollback/http-test-kit"
 import { ReplayClient, ReplayHttp, ReplayHttpError, ReplaySink, ReplayStream } from "@scrollback/platform"
 import { Effect, Exit, Fiber, Metric, Option, Stream } from "effect"
-import { bytes, collectWs, json, nextEvent, request, serve, sse, type TestServer, ws } from "./ReplayHttpHarness.js"
-import { makeRecorder, type RecordedSpan, type Recorder } from "./util/recordingTracer.js"
 
 const followersOf = (transport: ReplayMetrics.FollowerTransport) =>
   Effect.map(Metric.value(Metric.tagged(ReplayMetrics.activeFollowers, "transport", transport)), (s) => s.value)
@@ -26,20 +25,20 @@ const eventually = (what: string, condition: () => boolean) =>
     return yield* Effect.dieMessage(`timed out waiting until ${what}`)
   })
 
-const only = (recorder: Recorder, name: string): RecordedSpan => {
+const only = (recorder: Tracing.Recorder, name: string): Tracing.RecordedSpan => {
   const spans = recorder.named(name)
   assert.strictEqual(spans.length, 1, `one ${name} span, got ${spans.length}`)
   return spans[0]
 }
 
-const ended = (span: RecordedSpan) => span.attributes.get("scrollback.end")
+const ended = (span: Tracing.RecordedSpan) => span.attributes.get("scrollback.end")
 
 describe("ReplayStream follower spans", () => {
   it.effect("start, gaps and a normal end: attributes, one event per gap, the caller's span as parent", () =>
     Effect.gen(function*() {
-      const recorder = makeRecorder()
+      const recorder = Tracing.makeRecorder()
       const buffer = yield* ReplayBuffer.make({ capacity: 4 })
-      yield* buffer.write(bytes("0123456789"))
+      yield* buffer.write(Clients.bytes("0123456789"))
       yield* buffer.end
       const before = yield* gapsOf("stream")
       const out = yield* ReplayStream.follow(buffer, { from: 0, onEvicted: "clamp" }).pipe(
@@ -74,7 +73,7 @@ describe("ReplayStream follower spans", () => {
 
   it.effect("failed, evicted and interrupted followers: every span ends, with how; the follower count returns", () =>
     Effect.gen(function*() {
-      const recorder = makeRecorder()
+      const recorder = Tracing.makeRecorder()
       const followers = yield* followersOf("stream")
       yield* Effect.gen(function*() {
         // failed: the producer's failure
@@ -84,11 +83,11 @@ describe("ReplayStream follower spans", () => {
 
         // evicted: a follower under "fail" lapped between two pulls
         const small = yield* ReplayBuffer.make({ capacity: 4 })
-        yield* small.write(bytes("ab"))
+        yield* small.write(Clients.bytes("ab"))
         const evicted = yield* Effect.scoped(Effect.gen(function*() {
           const pull = yield* Stream.toPull(ReplayStream.follow(small, { from: "oldest" }))
           yield* pull
-          yield* small.write(bytes("cdefghij"))
+          yield* small.write(Clients.bytes("cdefghij"))
           return yield* Effect.exit(pull)
         }))
         assert.isTrue(Exit.isFailure(evicted))
@@ -116,9 +115,12 @@ describe("ReplayStream follower spans", () => {
 describe("producer and client spans", () => {
   it.effect("ReplaySink.write: one span for the run, ended with it", () =>
     Effect.gen(function*() {
-      const recorder = makeRecorder()
+      const recorder = Tracing.makeRecorder()
       const buffer = yield* ReplayBuffer.make()
-      yield* Stream.make(bytes("a"), bytes("b")).pipe(ReplaySink.write(buffer), Effect.withTracer(recorder.tracer))
+      yield* Stream.make(Clients.bytes("a"), Clients.bytes("b")).pipe(
+        ReplaySink.write(buffer),
+        Effect.withTracer(recorder.tracer)
+      )
       const span = only(recorder, "ReplaySink.write")
       assert.isTrue(span.ended && Exit.isSuccess(span.exit!))
       assert.strictEqual(span.attributes.get("scrollback.epoch"), buffer.epoch)
@@ -129,10 +131,10 @@ describe("producer and client spans", () => {
 
   it.scopedLive("ReplayClient: one span per connection attempt, with what it asked for", () =>
     Effect.gen(function*() {
-      const recorder = makeRecorder()
-      const server = yield* serve()
+      const recorder = Tracing.makeRecorder()
+      const server = yield* Portable.serve()
       const buffer = yield* server.create("client")
-      yield* buffer.write(bytes("hello"))
+      yield* buffer.write(Clients.bytes("hello"))
       yield* buffer.end
       const got = yield* ReplayClient.follow(`${server.base}/scrollback/client`).pipe(
         Stream.runCollect,
@@ -151,23 +153,23 @@ describe("producer and client spans", () => {
 })
 
 /** A server whose request fibers trace with `recorder`. */
-const tracedServer = (recorder: Recorder) => Effect.withTracer(serve(), recorder.tracer)
+const tracedServer = (recorder: Tracing.Recorder) => Effect.withTracer(Portable.serve(), recorder.tracer)
 
 describe("HTTP connection spans (portable routes)", () => {
   it.scopedLive("SSE: resume position, key, a normal end; a client that leaves ends its span too", () =>
     Effect.gen(function*() {
-      const recorder = makeRecorder()
-      const server: TestServer = yield* tracedServer(recorder)
+      const recorder = Tracing.makeRecorder()
+      const server: Suites.TestServer = yield* tracedServer(recorder)
       const buffer = yield* server.create("traced")
-      yield* buffer.write(bytes("abcdef"))
+      yield* buffer.write(Clients.bytes("abcdef"))
       const before = yield* followersOf("sse")
       const url = `${server.base}/scrollback/traced/sse`
-      const conn = yield* sse(url, { "last-event-id": `${buffer.epoch}:2` })
-      yield* nextEvent(conn) // hello
-      yield* nextEvent(conn) // "cdef"
+      const conn = yield* Clients.sse(url, { "last-event-id": `${buffer.epoch}:2` })
+      yield* Clients.nextEvent(conn) // hello
+      yield* Clients.nextEvent(conn) // "cdef"
       assert.strictEqual(yield* followersOf("sse"), before + 1)
       yield* buffer.end
-      assert.strictEqual((yield* nextEvent(conn)).event, "end")
+      assert.strictEqual((yield* Clients.nextEvent(conn)).event, "end")
       yield* eventually("the SSE span ended", () => recorder.named("ReplayHttp.sse").every((span) => span.ended))
       const span = only(recorder, "ReplayHttp.sse")
       assert.strictEqual(span.kind, "server")
@@ -180,8 +182,8 @@ describe("HTTP connection spans (portable routes)", () => {
 
       // A client that goes away while caught up.
       const live = yield* server.create("left")
-      const gone = yield* sse(`${server.base}/scrollback/left/sse?offset=0`)
-      yield* nextEvent(gone)
+      const gone = yield* Clients.sse(`${server.base}/scrollback/left/sse?offset=0`)
+      yield* Clients.nextEvent(gone)
       yield* eventually("the second SSE span started", () => recorder.named("ReplayHttp.sse").length === 2)
       yield* gone.close
       yield* eventually("the abandoned SSE span ended", () => recorder.named("ReplayHttp.sse")[1].ended)
@@ -194,14 +196,14 @@ describe("HTTP connection spans (portable routes)", () => {
 
   it.scopedLive("WebSocket: a gap under clamp is an event and a metric; the end is recorded", () =>
     Effect.gen(function*() {
-      const recorder = makeRecorder()
+      const recorder = Tracing.makeRecorder()
       const server = yield* tracedServer(recorder)
       const buffer = yield* server.create("ws-traced", 8)
-      yield* buffer.write(bytes("0123456789ab"))
+      yield* buffer.write(Clients.bytes("0123456789ab"))
       yield* buffer.end
       const gaps = yield* gapsOf("ws")
-      const conn = yield* ws(server.port, "/scrollback/ws-traced/ws?offset=0&onEvicted=clamp")
-      const collected = yield* collectWs(conn)
+      const conn = yield* Clients.ws(server.port, "/scrollback/ws-traced/ws?offset=0&onEvicted=clamp")
+      const collected = yield* Clients.collectWs(conn)
       assert.isDefined(collected)
       yield* eventually("the WebSocket span ended", () => recorder.named("ReplayHttp.ws").every((span) => span.ended))
       const span = only(recorder, "ReplayHttp.ws")
@@ -282,7 +284,7 @@ const parseText = (text: string): Scrape => {
 }
 
 const scrape = (url: string, headers: Record<string, string> = {}) =>
-  Effect.map(request(url, { headers }), (result) => ({
+  Effect.map(Clients.request(url, { headers }), (result) => ({
     status: result.status,
     contentType: result.headers["content-type"],
     scrape: result.status === 200 ? parseText(new TextDecoder().decode(result.body)) : undefined,
@@ -292,16 +294,16 @@ const scrape = (url: string, headers: Record<string, string> = {}) =>
 describe("/metrics", () => {
   it.scopedLive("off by default: 404", () =>
     Effect.gen(function*() {
-      const server = yield* serve()
-      const result = yield* request(`${server.base}/metrics`)
+      const server = yield* Portable.serve()
+      const result = yield* Clients.request(`${server.base}/metrics`)
       assert.strictEqual(result.status, 404)
-      assert.strictEqual(json(result).error._tag, "NotFound")
+      assert.strictEqual(Clients.json(result).error._tag, "NotFound")
     }))
 
   it.scopedLive("on: under Authorization (transport \"metrics\", no key); the scrape matches what happened", () =>
     Effect.gen(function*() {
       const asked: Array<ReplayHttp.AuthorizationRequest> = []
-      const server = yield* serve({
+      const server = yield* Portable.serve({
         http: { metrics: true, maxConnectionsPerBuffer: 2 },
         authorization: {
           authorize: (request) => {
@@ -314,13 +316,13 @@ describe("/metrics", () => {
       })
       const url = `${server.base}/metrics`
       const ops = { authorization: "Bearer ops" }
-      const denied = yield* request(url)
+      const denied = yield* Clients.request(url)
       assert.strictEqual(denied.status, 401)
       assert.deepStrictEqual(
         asked.map(({ key, transport }) => ({ key, transport })),
         [{ key: undefined, transport: "metrics" }]
       )
-      assert.strictEqual((yield* request(url, { method: "POST", headers: ops })).status, 405)
+      assert.strictEqual((yield* Clients.request(url, { method: "POST", headers: ops })).status, 405)
 
       const first = (yield* scrape(url, ops)).scrape!
       const sseFollowers = first.value("scrollback_followers_active", { transport: "sse" }) ?? 0
@@ -329,15 +331,15 @@ describe("/metrics", () => {
       const written = first.value("scrollback_bytes_written_total")!
 
       const buffer = yield* server.create("scraped", 16)
-      yield* buffer.write(bytes("0123456789"))
-      yield* buffer.writeAll([bytes("abcdefgh"), bytes("ij")]) // 20 written, 4 evicted, 16 retained
+      yield* buffer.write(Clients.bytes("0123456789"))
+      yield* buffer.writeAll([Clients.bytes("abcdefgh"), Clients.bytes("ij")]) // 20 written, 4 evicted, 16 retained
       // Two followers: one from the oldest byte, one clamped from 0 (a gap); a third is refused (per-buffer limit).
-      const a = yield* sse(`${server.base}/scrollback/scraped/sse`)
-      yield* nextEvent(a)
-      const b = yield* sse(`${server.base}/scrollback/scraped/sse?offset=0&onEvicted=clamp`)
-      yield* nextEvent(b)
-      yield* nextEvent(b) // the gap
-      const c = yield* sse(`${server.base}/scrollback/scraped/sse`)
+      const a = yield* Clients.sse(`${server.base}/scrollback/scraped/sse`)
+      yield* Clients.nextEvent(a)
+      const b = yield* Clients.sse(`${server.base}/scrollback/scraped/sse?offset=0&onEvicted=clamp`)
+      yield* Clients.nextEvent(b)
+      yield* Clients.nextEvent(b) // the gap
+      const c = yield* Clients.sse(`${server.base}/scrollback/scraped/sse`)
       assert.strictEqual(c.status, 429)
 
       const result = yield* scrape(url, ops)
@@ -379,8 +381,8 @@ describe("/metrics", () => {
 
   it.scopedLive("a path of its own; a bad metrics option is refused", () =>
     Effect.gen(function*() {
-      const server = yield* serve({ http: { metrics: "/ops/metrics" } })
-      assert.strictEqual((yield* request(`${server.base}/metrics`)).status, 404)
+      const server = yield* Portable.serve({ http: { metrics: "/ops/metrics" } })
+      assert.strictEqual((yield* Clients.request(`${server.base}/metrics`)).status, 404)
       const result = yield* scrape(`${server.base}/ops/metrics`)
       assert.strictEqual(result.status, 200)
       assert.isDefined(result.scrape!.types.get("scrollback_registry_buffers"))
@@ -412,7 +414,7 @@ describe("the text format", () => {
       const registry = yield* ReplayRegistry.make()
       const key = `fresh-${Math.random().toString(36).slice(2, 8)}`
       const buffer = yield* registry.create(key, { capacity: 4 })
-      yield* buffer.write(bytes("abcdef"))
+      yield* buffer.write(Clients.bytes("abcdef"))
       const parsed = parseText(yield* ReplayHttp.metricsText)
       assert.strictEqual(parsed.value("scrollback_buffer_bytes_written_total", { key }), 6)
       assert.strictEqual(parsed.value("scrollback_buffer_bytes_evicted_total", { key }), 2)

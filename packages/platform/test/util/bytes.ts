@@ -2,22 +2,14 @@
 import { assert } from "@effect/vitest"
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
 import { ProducerFailed } from "@scrollback/core/ReplayBufferError"
+import { Clients } from "@scrollback/http-test-kit"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 
-/** Joins byte arrays into one. */
-export const concat = (chunks: Iterable<Uint8Array>): Uint8Array => {
-  const list = Array.from(chunks)
-  const out = new Uint8Array(list.reduce((n, c) => n + c.length, 0))
-  let at = 0
-  for (const c of list) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
-}
+/** Joins byte arrays into one (the kit's `Clients.concat`). */
+export const concat: (chunks: Iterable<Uint8Array>) => Uint8Array = Clients.concat
 
 /** Waits (on the buffer's wake-up signal, not by polling) until `total >= n` or the buffer ended. */
 export const awaitTotal = (buffer: ReplayBuffer.ReplayBuffer, n: number): Effect.Effect<void> => {

@@ -1,6 +1,8 @@
 /**
  * A tracer that records every span it makes, for tests that check names,
- * attributes, events, parents and that each span ended.
+ * attributes, events, parents and that each span ended (the platform and
+ * platform-node observability tests; `@scrollback/core`, which does not
+ * depend on this kit, keeps a copy in `packages/core/test/util`).
  */
 import { type Context, type Exit, Option, Tracer } from "effect"
 
