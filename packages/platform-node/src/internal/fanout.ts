@@ -25,12 +25,21 @@ export interface Format {
   readonly transport: "sse" | "ws"
   /** One message for a data step (the bytes `[step.offset, step.next)`). */
   readonly data: (epoch: string, step: ReplayCursor.Data) => Uint8Array
+  /**
+   * The same message as a string, when the format has one: what a member reading alone (a replay catching up)
+   * writes, since Node encodes a string straight into the socket's write request (one copy, no array per step).
+   * The hub's live path always writes `data`: one array, encoded once, for every caught-up member.
+   */
+  readonly text?: ((epoch: string, step: ReplayCursor.Data) => ReadonlyArray<string>) | undefined
   readonly gap: (epoch: string, gap: ReplayCursor.Gap) => Uint8Array | string
 }
 
 /** Where one connection's messages go. */
 export interface Outlet {
-  /** Writes a message; `false` when the connection's send buffer is full: write no more until `onDrain`. */
+  /**
+   * Writes a message; `false` when the connection's send buffer is full: write no more until `onDrain`. (A data
+   * step the format gives as several strings is written whole: the step, at most `maxChunkBytes`, is the unit.)
+   */
   readonly write: (message: Uint8Array | string) => boolean
   /** Calls `resume` once, when the send buffer drained (or never, if the connection closes first). */
   readonly onDrain: (resume: () => void) => void
@@ -100,7 +109,7 @@ export class Member {
         case "Data": {
           this.position = step.next
           Metrics.unsafeLag(step.total - step.offset)
-          if (!this.outlet.write(hub.format.data(epoch, step))) return this.outlet.onDrain(() => this.pump())
+          if (!this.writeData(epoch, step)) return this.outlet.onDrain(() => this.pump())
           break
         }
         case "Gap": {
@@ -122,6 +131,18 @@ export class Member {
           return hub.offer(this)
       }
     }
+  }
+
+  /**
+   * Writes one data step: the format's strings when it has them (every one of them: the step was read), else its
+   * one array. `false` when the connection's send buffer is full.
+   */
+  private writeData(epoch: string, step: ReplayCursor.Data): boolean {
+    const format = this.hub.format
+    if (format.text === undefined) return this.outlet.write(format.data(epoch, step))
+    let ok = true
+    for (const text of format.text(epoch, step)) ok = this.outlet.write(text) && ok
+    return ok
   }
 
   /** Left its hub at `position`: continues with a cursor of its own from there. */

@@ -27,6 +27,7 @@ import type * as Stream from "node:stream"
 import * as WS from "ws"
 import type * as Api from "../NodeReplayHttp.js"
 import { type Format, Hubs, type Member, type Outlet } from "./fanout.js"
+import { sseDataText } from "./sseText.js"
 
 /** @internal */
 export const DEFAULT_SHUTDOWN_GRACE: Duration.Duration = Duration.seconds(1)
@@ -39,6 +40,7 @@ type Services = ReplayHttp.ReplayHttp | ReplayRegistry.ReplayRegistry | ReplayHt
 const sseFormat: Format = {
   transport: "sse",
   data: ReplayProtocol.sseDataEvents,
+  text: sseDataText,
   gap: (epoch, gap) => ReplayProtocol.sseGap(epoch, gap)
 }
 
@@ -188,7 +190,8 @@ class SseSession implements Outlet, Connection {
     const response = this.response
     if (!this.open || response.destroyed) return false
     this.lastWrite = this.shared.now()
-    const ok = response.write(message)
+    // A string is the format's text (ASCII): as latin1 its byte length is its length, and Node copies it as is.
+    const ok = typeof message === "string" ? response.write(message, "latin1") : response.write(message)
     // Flow control keeps the backlog near the socket's high-water mark; a single message past the bound ends it.
     if (response.writableLength > this.shared.config.maxBacklogBytes && this.stop()) {
       Metrics.unsafeSlowConsumer("sse")
