@@ -1,3 +1,4 @@
+import * as Sse from "@effect/experimental/Sse"
 import { assert, describe, it } from "@effect/vitest"
 import { ReplayBufferError, ReplayRegistryError } from "@scrollback/core"
 import { ReplayHttpError, ReplayProtocol } from "@scrollback/platform"
@@ -178,6 +179,23 @@ describe("ReplayProtocol", () => {
       )
       assert.strictEqual(events[2].event, "end")
       assert.deepStrictEqual(JSON.parse(events[2].data), { status: "failed", reason: "x", exitCode: 2 })
+    }
+  )
+
+  it.prop(
+    "the SSE hello's JSON is the schema's encoding, byte for byte; an invalid hello is refused by the schema",
+    [epochArb, fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.nat(), fc.nat()],
+    ([epoch, offset, oldest, total]) => {
+      const hello = { epoch, offset, oldest, total }
+      const event = "retry: 1000\n" + Sse.encoder.write({
+        _tag: "Event",
+        event: "hello",
+        id: `${epoch}:${offset}`,
+        data: Schema.encodeSync(Schema.parseJson(ReplayProtocol.Hello))(hello)
+      })
+      assert.strictEqual(new TextDecoder().decode(ReplayProtocol.sseHello(hello, 1000)), event)
+      assert.throws(() => ReplayProtocol.sseHello({ ...hello, total: -1 - total }, 1000))
+      assert.throws(() => ReplayProtocol.sseHello({ ...hello, oldest: oldest + 0.5 }, 1000))
     }
   )
 

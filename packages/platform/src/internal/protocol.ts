@@ -405,11 +405,25 @@ const encodeEndJson = Schema.encodeSync(Schema.parseJson(End))
 const control = (event: string, id: string, data: string): string =>
   Sse.encoder.write({ _tag: "Event", event, id, data })
 
+const EPOCH = /^[0-9a-f]{16}$/
+
+const isOffset = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
+
+/**
+ * A hello's JSON, as `Hello`'s schema encodes it (the same keys in the same order), without a schema run per
+ * connection when every field is valid (as a cursor's always are); anything else goes through the schema, which
+ * names the bad field.
+ */
+const helloJson = (hello: Api.Hello): string =>
+  EPOCH.test(hello.epoch) && isOffset(hello.offset) && isOffset(hello.oldest) && isOffset(hello.total)
+    ? JSON.stringify({ epoch: hello.epoch, offset: hello.offset, oldest: hello.oldest, total: hello.total })
+    : encodeHelloJson(hello)
+
 /** @internal */
 export const sseHello = (hello: Api.Hello, retryMillis: number): Uint8Array =>
   textEncoder.encode(
     `retry: ${Math.max(0, Math.floor(retryMillis))}\n` +
-      control("hello", formatPosition({ epoch: hello.epoch, offset: hello.offset }), encodeHelloJson(hello))
+      control("hello", formatPosition({ epoch: hello.epoch, offset: hello.offset }), helloJson(hello))
   )
 
 /** @internal */
