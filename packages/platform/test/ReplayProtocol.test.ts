@@ -183,7 +183,7 @@ describe("ReplayProtocol", () => {
   )
 
   it.prop(
-    "the SSE hello's JSON is the schema's encoding, byte for byte; an invalid hello is refused by the schema",
+    "the SSE hello's and end's JSON are the schema's encoding, byte for byte; an invalid hello is refused by the schema",
     [epochArb, fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.nat(), fc.nat()],
     ([epoch, offset, oldest, total]) => {
       const hello = { epoch, offset, oldest, total }
@@ -194,6 +194,15 @@ describe("ReplayProtocol", () => {
         data: Schema.encodeSync(Schema.parseJson(ReplayProtocol.Hello))(hello)
       })
       assert.strictEqual(new TextDecoder().decode(ReplayProtocol.sseHello(hello, 1000)), event)
+      assert.strictEqual(
+        new TextDecoder().decode(ReplayProtocol.sseEnd(epoch, total, { status: "ended" })),
+        Sse.encoder.write({
+          _tag: "Event",
+          event: "end",
+          id: `${epoch}:${total}`,
+          data: Schema.encodeSync(Schema.parseJson(ReplayProtocol.End))({ status: "ended" })
+        })
+      )
       assert.throws(() => ReplayProtocol.sseHello({ ...hello, total: -1 - total }, 1000))
       assert.throws(() => ReplayProtocol.sseHello({ ...hello, oldest: oldest + 0.5 }, 1000))
     }

@@ -402,6 +402,9 @@ const encodeHelloJson = Schema.encodeSync(Schema.parseJson(Hello))
 const encodeGapJson = Schema.encodeSync(Schema.parseJson(Gap))
 const encodeEndJson = Schema.encodeSync(Schema.parseJson(End))
 
+/** The schema's encoding of `{ status: "ended" }` (every end of a buffer that ended), made once. */
+const ENDED_JSON = encodeEndJson({ status: "ended" })
+
 const control = (event: string, id: string, data: string): string =>
   Sse.encoder.write({ _tag: "Event", event, id, data })
 
@@ -432,7 +435,13 @@ export const sseGap = (epoch: string, gap: Api.Gap): Uint8Array =>
 
 /** @internal */
 export const sseEnd = (epoch: string, position: number, end: Api.End): Uint8Array =>
-  textEncoder.encode(control("end", formatPosition({ epoch, offset: position }), encodeEndJson(end)))
+  textEncoder.encode(
+    control(
+      "end",
+      formatPosition({ epoch, offset: position }),
+      end.status === "ended" ? ENDED_JSON : encodeEndJson(end)
+    )
+  )
 
 /** @internal */
 export const ssePing: Uint8Array = encodeComment("ping")
