@@ -1,25 +1,33 @@
 import type * as ReplayBuffer from "@scrollback/core/ReplayBuffer"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 
-/** The permits of one limit: how many are taken. */
-interface Count {
-  taken: number
+/**
+ * Takes one permit of `semaphore` if one is free now, without waiting: the
+ * probe (`withPermitsIfAvailable`) and the take run in one synchronous step
+ * (each completes synchronously when a permit is free), so no other fiber can
+ * take the last permit in between and a refused caller never waits.
+ */
+const unsafeTryTake = (semaphore: Effect.Semaphore): boolean => {
+  if (Option.isNone(Effect.runSync(semaphore.withPermitsIfAvailable(1)(Effect.void)))) return false
+  Effect.runSync(semaphore.take(1))
+  return true
 }
 
 /**
- * Connection slots: a count for the server and one per buffer (kept beside
- * the buffer, so it goes away with it). A connection takes one of each, or
- * neither. Plain counters: a take never waits (it is refused when a limit
- * is reached) and JavaScript runs it in one synchronous step, so no other
- * taker can come in between the check and the take; an Effect `Semaphore`
- * cost several fibers per connection for the same thing.
+ * Connection slots: the permits of an Effect `Semaphore` for the server and
+ * one per buffer (kept beside the buffer, so it goes away with it). A
+ * connection takes one of each, or neither.
  *
  * @internal
  */
 export class Slots {
-  private readonly server: Count = { taken: 0 }
-  private readonly buffers = new WeakMap<ReplayBuffer.ReplayBuffer, Count>()
+  private readonly server: Effect.Semaphore
+  private readonly buffers = new WeakMap<ReplayBuffer.ReplayBuffer, Effect.Semaphore>()
 
-  constructor(private readonly maxConnections: number, private readonly maxPerBuffer: number) {}
+  constructor(maxConnections: number, private readonly maxPerBuffer: number) {
+    this.server = Effect.unsafeMakeSemaphore(maxConnections)
+  }
 
   /**
    * Takes a slot for a connection to `buffer`: the release (idempotent), or
@@ -28,21 +36,21 @@ export class Slots {
   unsafeTake(buffer: ReplayBuffer.ReplayBuffer): (() => void) | "server" | "buffer" {
     let perBuffer = this.buffers.get(buffer)
     if (perBuffer === undefined) {
-      perBuffer = { taken: 0 }
+      perBuffer = Effect.unsafeMakeSemaphore(this.maxPerBuffer)
       this.buffers.set(buffer, perBuffer)
     }
-    const server = this.server
-    if (server.taken >= this.maxConnections) return "server"
-    if (perBuffer.taken >= this.maxPerBuffer) return "buffer"
-    server.taken++
-    perBuffer.taken++
+    if (!unsafeTryTake(this.server)) return "server"
+    if (!unsafeTryTake(perBuffer)) {
+      Effect.runSync(this.server.release(1))
+      return "buffer"
+    }
     const buffers = perBuffer
     let released = false
     return () => {
       if (released) return
       released = true
-      buffers.taken--
-      server.taken--
+      Effect.runSync(buffers.release(1))
+      Effect.runSync(this.server.release(1))
     }
   }
 }
