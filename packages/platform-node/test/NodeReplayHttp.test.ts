@@ -54,10 +54,7 @@ describe("NodeReplayHttp", () => {
       assert.strictEqual((yield* paused.next)._tag, "Text")
       yield* paused.pause
       const closing = yield* Effect.fork(Clients.closesWithin(serverScope, "60 seconds"))
-      yield* Clients.eventually(
-        Effect.map(Clients.request(`${base}/health`), (answer) => answer.status === 503),
-        { message: "the shutdown began" }
-      )
+      yield* Clients.eventually(Clients.answersWith(`${base}/health`, 503), { message: "the shutdown began" })
       const refused = yield* Clients.request(`${base}/r/routed/sse`)
       assert.deepStrictEqual([refused.status, Clients.json(refused).error._tag], [503, "ShuttingDown"])
       yield* paused.destroy

@@ -90,10 +90,9 @@ describe("NodeReplayHttp shutdown", () => {
       const stalled = yield* Clients.stalledSse(server.port, "/scrollback/k/sse", 1)
       yield* flood((chunk) => buffer.write(chunk))
       const closing = yield* Effect.fork(Clients.closesWithin(serverScope, "60 seconds"))
-      yield* Clients.eventually(
-        Effect.map(Clients.request(`${server.base}/scrollback/k/info`), (answer) => answer.status === 503),
-        { message: "the shutdown began" }
-      )
+      yield* Clients.eventually(Clients.answersWith(`${server.base}/scrollback/k/info`, 503), {
+        message: "the shutdown began"
+      })
       // Streaming or not, every request is refused until the server closes (the app's handlers are gone).
       for (const path of ["/scrollback/k/sse", "/scrollback/k/info", "/scrollback/k", "/elsewhere"]) {
         const answer = yield* Clients.request(`${server.base}${path}`)

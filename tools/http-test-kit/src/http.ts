@@ -45,6 +45,17 @@ export const request = (
     return Effect.sync(() => req.destroy())
   })
 
+/**
+ * Whether a request to `url` is answered with `status`; a connection reset
+ * is `false`. For polling a server that begins to shut down: a connection
+ * it accepted just then has no request parsed yet, and is closed with the
+ * idle ones.
+ */
+export const answersWith = (url: string, status: number): Effect.Effect<boolean> =>
+  Effect.map(request(url), (answer) => answer.status === status).pipe(
+    Effect.catchAllDefect(() => Effect.succeed(false))
+  )
+
 /** The status of a response as soon as its head arrives (the connection is then dropped): for streaming answers. */
 export const status = (url: string, headers?: Record<string, string>): Effect.Effect<number> =>
   Effect.async<number>((resume) => {
