@@ -49,8 +49,11 @@ describe("NodeReplayHttp", () => {
         "via the router"
       ])
       // The server is NodeReplayHttp's: a paused WebSocket client (which never answers its close) holds the
-      // shutdown, and meanwhile every request is answered 503 ShuttingDown.
-      const paused = yield* Clients.ws(port, "/r/routed/ws?offset=14")
+      // shutdown, and meanwhile every request is answered 503 ShuttingDown. It follows a buffer that has not
+      // ended: on the ended one, its hello would come with the end and the close, which it could read (and
+      // answer) in the same chunk, and then nothing would hold the shutdown.
+      yield* Effect.orDie(registry.create("held"))
+      const paused = yield* Clients.ws(port, "/r/held/ws")
       assert.strictEqual((yield* paused.next)._tag, "Text")
       yield* paused.pause
       const closing = yield* Effect.fork(Clients.closesWithin(serverScope, "60 seconds"))
