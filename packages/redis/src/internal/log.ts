@@ -24,67 +24,18 @@ import {
 import { entryBytes, type LogKeys, logKeys, randomHex16 } from "./keys.js"
 import { isConnectionFailure, type StoreImpl } from "./store.js"
 
-/** @internal */
-export interface LeaseToken {
-  readonly fence: number
-  readonly producer: string
-}
-
-/** @internal */
-export interface Appended {
-  readonly offset: number
-  readonly total: number
-}
-
-/** @internal */
-export interface LeaseState {
-  readonly holder: string
-  readonly expiresAt: number
-  readonly now: number
-}
-
-/** @internal */
-export interface LogRead {
-  readonly epoch: string
-  readonly capacity: number
-  readonly total: number
-  readonly oldest: number
-  readonly offset: number
-  readonly next: number
-  readonly chunks: ReadonlyArray<Uint8Array>
-  readonly ended: Option.Option<Exit.Exit<void, ProducerFailed>>
-  readonly reachedEnd: boolean
-  readonly removed: boolean
-  readonly lease: Option.Option<LeaseState>
-}
-
-/** @internal */
-export interface FollowOptions {
-  readonly from: number
-  readonly apply: (offset: number, chunks: ReadonlyArray<Uint8Array>) => void
-  readonly applyEnd: (exit: Exit.Exit<void, ProducerFailed>) => void
-  readonly position?: (() => number) | undefined
-  readonly onLost?: ((error: LogLost) => void) | undefined
-  readonly onRemoved?: (() => void) | undefined
-  readonly reapLapsedWriter?: boolean | undefined
-}
-
-/** @internal */
-export interface Tail {
-  readonly position: Effect.Effect<number>
-  readonly pull: Effect.Effect<void, StorageUnavailable | LogLost>
-  readonly lost: Effect.Effect<Option.Option<LogLost>>
-  readonly removed: Effect.Effect<boolean>
-}
-
-/** @internal */
-export type WriteError = BufferClosed | OffsetOverflow | WriterBusy | LeaseLost | StorageUnavailable | LogLost
-
-/** @internal */
-export interface AcquireOptions {
-  readonly takeover?: boolean | undefined
-  readonly wait?: boolean | undefined
-}
+// The models are the public module's: one definition (a type import, so no runtime cycle).
+export type {
+  AcquireOptions,
+  Appended,
+  FollowOptions,
+  LeaseState,
+  LeaseToken,
+  LogRead,
+  Tail,
+  WriteError
+} from "../RedisLog.js"
+import type { AcquireOptions, Appended, FollowOptions, LeaseToken, LogRead, Tail, WriteError } from "../RedisLog.js"
 
 /**
  * Called by the appender for every batch Redis recorded, in the order they
